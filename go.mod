@@ -1,0 +1,3 @@
+module muon
+
+go 1.26.8
