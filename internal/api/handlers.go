@@ -1,0 +1,427 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"muon/internal/auth"
+	"muon/internal/fault"
+	"muon/internal/resource"
+)
+
+func (s *Server) handle(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			s.writeFault(w, r, err)
+		}
+	}
+}
+
+// writeFault is the one place errors become Neutron's fault body.
+func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, err error) {
+	f, ok := fault.As(err)
+	if !ok {
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		f = &fault.Error{Status: http.StatusInternalServerError, Type: "HTTPInternalServerError",
+			Message: "Request Failed: internal server error while processing your request."}
+	} else if f.Err != nil {
+		s.log.InfoContext(r.Context(), "request refused", "type", f.Type, "err", f.Err)
+	}
+	writeJSON(w, f.Status, map[string]any{"NeutronError": map[string]any{
+		"type": f.Type, "message": f.Message, "detail": "",
+	}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = 500, []byte(`{"NeutronError": {"type": "HTTPInternalServerError", "message": "response encoding failed", "detail": ""}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func errNotFoundPath(r *http.Request) error {
+	return fault.NotFound("HTTPNotFound", "The resource could not be found.")
+}
+
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > s.maxBody {
+		return nil, fault.New(http.StatusRequestEntityTooLarge, "HTTPRequestEntityTooLarge", "Request is too large.")
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, fault.New(http.StatusRequestEntityTooLarge, "HTTPRequestEntityTooLarge", "Request is too large.")
+		}
+		return nil, fault.BadRequest("Failed to read the request body")
+	}
+	return b, nil
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *Service) error {
+	res := svc.Res
+	q, err := res.ParseQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	cred := auth.FromContext(ctx)
+	docs, err := svc.Backend.List(ctx, q)
+	if err != nil {
+		return err
+	}
+	out := docs[:0:0]
+	for _, d := range docs {
+		if res.Match(d, q) {
+			out = append(out, d)
+		}
+	}
+	paging := q.Limit > 0 || q.Marker != "" || len(q.Sort) > 0
+	if paging {
+		resource.Sort(out, q.Sort)
+	}
+	var more bool
+	if q.Limit > 0 || q.Marker != "" {
+		var marker resource.Doc
+		if q.Marker != "" {
+			if marker, err = svc.Backend.Get(ctx, q.Marker); err != nil {
+				return err
+			}
+		}
+		out, more = resource.Page(out, q, marker)
+	}
+	views := make([]resource.Doc, len(out))
+	for i, d := range out {
+		views[i] = res.View(d, cred.Admin(), q.Fields)
+	}
+	body := map[string]any{res.Collection: views}
+	if q.Limit > 0 {
+		body[res.Collection+"_links"] = pageLinks(r, q, out, more)
+	}
+	writeJSON(w, http.StatusOK, body)
+	return nil
+}
+
+// pageLinks builds Neutron's next/previous links: next unless a forward
+// read came up short, previous unless a reverse read did.
+func pageLinks(r *http.Request, q *resource.Query, page []resource.Doc, more bool) []map[string]string {
+	links := []map[string]string{}
+	link := func(rel, marker string, reverse bool) {
+		v := url.Values{}
+		for k, vs := range r.URL.Query() {
+			if k != "marker" && k != "page_reverse" && k != "limit" {
+				v[k] = vs
+			}
+		}
+		v.Set("limit", strconv.Itoa(q.Limit))
+		v.Set("marker", marker)
+		if reverse {
+			v.Set("page_reverse", "True")
+		}
+		links = append(links, map[string]string{"rel": rel, "href": selfURL(r) + "?" + v.Encode()})
+	}
+	if len(page) == 0 {
+		return links
+	}
+	first, last := page[0]["id"].(string), page[len(page)-1]["id"].(string)
+	if !q.Reverse {
+		if more {
+			link("next", last, false)
+		}
+		if q.Marker != "" {
+			link("previous", first, true)
+		}
+	} else {
+		if q.Marker != "" {
+			link("next", last, false)
+		}
+		if more {
+			link("previous", first, true)
+		}
+	}
+	return links
+}
+
+var schemeRE = regexp.MustCompile(`^https?$`)
+
+// selfURL is the request's own URL without the query, honouring a proxy's
+// X-Forwarded-Proto.
+func selfURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); schemeRE.MatchString(p) {
+		scheme = p
+	}
+	return scheme + "://" + r.Host + r.URL.Path
+}
+
+func (s *Server) show(w http.ResponseWriter, r *http.Request, svc *Service) error {
+	d, err := svc.Backend.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var fields []string
+	for _, v := range r.URL.Query()["fields"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f != "" {
+				fields = append(fields, f)
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{svc.Res.Name: svc.Res.View(d, auth.FromContext(r.Context()).Admin(), fields)})
+	return nil
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, svc *Service) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	docs, bulk, err := svc.Res.DecodeBody(body, !svc.NoBulk)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	admin := auth.FromContext(ctx).Admin()
+	for _, d := range docs {
+		if err := svc.Res.PrepareCreate(d, admin); err != nil {
+			return err
+		}
+	}
+	made, err := svc.Backend.Create(ctx, docs)
+	if err != nil {
+		return err
+	}
+	if bulk {
+		views := make([]resource.Doc, len(made))
+		for i, d := range made {
+			views[i] = svc.Res.View(d, admin, nil)
+		}
+		writeJSON(w, http.StatusCreated, map[string]any{svc.Res.Collection: views})
+		return nil
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{svc.Res.Name: svc.Res.View(made[0], admin, nil)})
+	return nil
+}
+
+// ifMatch reads If-Match: revision_number=N; -1 when absent.
+func ifMatch(r *http.Request) (int64, error) {
+	h := r.Header.Get("If-Match")
+	if h == "" {
+		return -1, nil
+	}
+	for part := range strings.SplitSeq(h, ",") {
+		part = strings.TrimSpace(part)
+		if v, ok := strings.CutPrefix(part, "revision_number="); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return 0, fault.BadRequest("If-Match header has an invalid revision_number: %q", v)
+			}
+			return n, nil
+		}
+	}
+	return -1, nil
+}
+
+func (s *Server) update(w http.ResponseWriter, r *http.Request, svc *Service) error {
+	rev, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	docs, _, err := svc.Res.DecodeBody(body, false)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	admin := auth.FromContext(ctx).Admin()
+	if err := svc.Res.PrepareUpdate(docs[0], admin); err != nil {
+		return err
+	}
+	d, err := svc.Backend.Update(ctx, r.PathValue("id"), docs[0], rev)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{svc.Res.Name: svc.Res.View(d, admin, nil)})
+	return nil
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, svc *Service) error {
+	rev, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	if err := svc.Backend.Delete(r.Context(), r.PathValue("id"), rev); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) action(w http.ResponseWriter, r *http.Request, act Action) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	out, err := act(r.Context(), r.PathValue("id"), body)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// Tags: /v2.0/{collection}/{id}/tags[/{tag}].
+
+func (s *Server) tagged(r *http.Request, svc *Service) ([]string, error) {
+	d, err := svc.Backend.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	return tagList(d), nil
+}
+
+func tagList(d resource.Doc) []string {
+	var out []string
+	if l, ok := d["tags"].([]any); ok {
+		for _, x := range l {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func validTag(t string) error {
+	if t == "" || len(t) > 255 || strings.Contains(t, ",") {
+		return fault.BadRequest("Invalid input for operation: '%s' is not a valid tag.", t)
+	}
+	return nil
+}
+
+func (s *Server) editTags(r *http.Request, svc *Service, edit func([]string) ([]string, error)) ([]string, error) {
+	if _, err := s.tagged(r, svc); err != nil {
+		return nil, err
+	}
+	return s.tags.SetTags(r.Context(), svc.Res.Name, r.PathValue("id"), edit)
+}
+
+func (s *Server) getTags(w http.ResponseWriter, r *http.Request, svc *Service) error {
+	tags, err := s.tagged(r, svc)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tags": nonNil(tags)})
+	return nil
+}
+
+func (s *Server) replaceTags(w http.ResponseWriter, r *http.Request, svc *Service) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Tags []string `json:"tags"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil || in.Tags == nil {
+		return fault.BadRequest("Invalid input for operation: the body must be {\"tags\": [...]}.")
+	}
+	for _, t := range in.Tags {
+		if err := validTag(t); err != nil {
+			return err
+		}
+	}
+	tags, err := s.editTags(r, svc, func([]string) ([]string, error) { return dedupe(in.Tags), nil })
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tags": nonNil(tags)})
+	return nil
+}
+
+func (s *Server) clearTags(w http.ResponseWriter, r *http.Request, svc *Service) error {
+	if _, err := s.editTags(r, svc, func([]string) ([]string, error) { return nil, nil }); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) hasTag(w http.ResponseWriter, r *http.Request, svc *Service) error {
+	tags, err := s.tagged(r, svc)
+	if err != nil {
+		return err
+	}
+	tag := r.PathValue("tag")
+	if !slices.Contains(tags, tag) {
+		return fault.NotFound("TagNotFound", "Tag %s could not be found for %s %s.", tag, svc.Res.Name, r.PathValue("id"))
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) addTag(w http.ResponseWriter, r *http.Request, svc *Service) error {
+	tag := r.PathValue("tag")
+	if err := validTag(tag); err != nil {
+		return err
+	}
+	if _, err := s.editTags(r, svc, func(tags []string) ([]string, error) {
+		if slices.Contains(tags, tag) {
+			return tags, nil
+		}
+		return append(tags, tag), nil
+	}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func (s *Server) removeTag(w http.ResponseWriter, r *http.Request, svc *Service) error {
+	tag := r.PathValue("tag")
+	if _, err := s.editTags(r, svc, func(tags []string) ([]string, error) {
+		i := slices.Index(tags, tag)
+		if i < 0 {
+			return nil, fault.NotFound("TagNotFound", "Tag %s could not be found for %s %s.", tag, svc.Res.Name, r.PathValue("id"))
+		}
+		return slices.Delete(tags, i, i+1), nil
+	}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func dedupe(ts []string) []string {
+	var out []string
+	for _, t := range ts {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func nonNil(ts []string) []string {
+	if ts == nil {
+		return []string{}
+	}
+	return ts
+}

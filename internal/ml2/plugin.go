@@ -1,0 +1,294 @@
+// Package ml2 is Muon's core plugin, after Neutron's ML2: networks with
+// their segments (type drivers), subnets with IPAM, subnet pools and address
+// scopes, and ports. Every operation runs inside one store transaction; the
+// store's keys guard addresses, MACs and segmentation IDs.
+package ml2
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"muon/internal/auth"
+	"muon/internal/fault"
+	"muon/internal/resource"
+	"muon/internal/store"
+)
+
+// Config is the core plugin's configuration.
+type Config struct {
+	Types TypeConfig
+	// TypeDrivers names the type drivers to load (default: all compiled).
+	TypeDrivers []string
+	// TenantNetworkTypes is the order in which tenant networks get a type.
+	TenantNetworkTypes []string
+	// BaseMAC is Neutron's base_mac: zero octets are randomised.
+	BaseMAC string
+	// DNSDomain is the domain of ports' dns_assignment fqdn.
+	DNSDomain string
+	// MaxDNSNameservers and MaxSubnetHostRoutes bound subnet lists.
+	MaxDNSNameservers   int
+	MaxSubnetHostRoutes int
+	// MaxFixedIPsPerPort bounds a port's fixed_ips.
+	MaxFixedIPsPerPort int
+	// AllowOverlappingIPs lets subnets of different networks overlap.
+	AllowOverlappingIPs bool
+}
+
+// DefaultConfig is what `muon up` runs with.
+func DefaultConfig() Config {
+	return Config{
+		Types: TypeConfig{
+			GlobalPhysnetMTU: 1500,
+			FlatNetworks:     []string{"*"},
+			VLANRanges:       map[string][]Range{"physnet1": {{1000, 2999}}},
+			VNIRanges:        []Range{{1, 65535}},
+			GeneveRanges:     []Range{{1, 65535}},
+			GeneveMaxHeader:  30,
+		},
+		TenantNetworkTypes:  []string{"vxlan"},
+		BaseMAC:             "fa:16:3e:00:00:00",
+		DNSDomain:           "openstacklocal.",
+		MaxDNSNameservers:   5,
+		MaxSubnetHostRoutes: 20,
+		MaxFixedIPsPerPort:  5,
+		AllowOverlappingIPs: true,
+	}
+}
+
+// Plugin is the core plugin.
+type Plugin struct {
+	st    store.Store
+	log   *slog.Logger
+	cfg   Config
+	now   func() time.Time
+	rand  io.Reader
+	types map[string]TypeDriver
+}
+
+// New builds the core plugin and its type drivers.
+func New(cfg Config, st store.Store, log *slog.Logger) (*Plugin, error) {
+	p := &Plugin{st: st, log: log, cfg: cfg, now: time.Now, rand: rand.Reader, types: map[string]TypeDriver{}}
+	names := cfg.TypeDrivers
+	if len(names) == 0 {
+		names = TypeNames()
+	}
+	for _, n := range names {
+		f, ok := typeRegistry[n]
+		if !ok {
+			return nil, fmt.Errorf("ml2: unknown type driver %q (have %v)", n, TypeNames())
+		}
+		d, err := f(cfg.Types)
+		if err != nil {
+			return nil, fmt.Errorf("ml2: type driver %s: %w", n, err)
+		}
+		p.types[n] = d
+	}
+	for _, t := range cfg.TenantNetworkTypes {
+		if _, ok := p.types[t]; !ok {
+			return nil, fmt.Errorf("ml2: tenant network type %q has no type driver", t)
+		}
+	}
+	return p, nil
+}
+
+// timestamp is Neutron's created_at/updated_at format.
+func (p *Plugin) timestamp() string { return p.now().UTC().Format("2006-01-02T15:04:05Z") }
+
+// stamp fills a new document's standard attributes.
+func (p *Plugin) stamp(ctx context.Context, d resource.Doc, tags bool) error {
+	cred := auth.FromContext(ctx)
+	proj, _ := d["project_id"].(string)
+	switch {
+	case proj == "":
+		proj = cred.ProjectID
+	case proj != cred.ProjectID && !cred.Admin():
+		return fault.Forbidden("PolicyNotAuthorized", "Specifying 'project_id' or 'tenant_id' other than the authenticated project in request requires admin privileges")
+	}
+	d["id"] = uuid.NewString()
+	d["project_id"] = proj
+	ts := p.timestamp()
+	d["created_at"], d["updated_at"] = ts, ts
+	d["revision_number"] = int64(0)
+	if tags {
+		d["tags"] = []any{}
+	}
+	return nil
+}
+
+// touch bumps a changed document's revision and update time.
+func (p *Plugin) touch(d resource.Doc) {
+	d["revision_number"] = intOf(d["revision_number"]) + 1
+	d["updated_at"] = p.timestamp()
+}
+
+// checkRevision enforces If-Match: revision_number=N.
+func checkRevision(d resource.Doc, want int64) error {
+	if want < 0 {
+		return nil
+	}
+	if have := intOf(d["revision_number"]); have != want {
+		return fault.New(412, "RevisionNumberConstraintFailed",
+			"Constrained to %d, but current revision is %d", want, have)
+	}
+	return nil
+}
+
+func decode(r *store.Record) (resource.Doc, error) {
+	dec := json.NewDecoder(bytes.NewReader(r.Doc))
+	dec.UseNumber()
+	var d resource.Doc
+	if err := dec.Decode(&d); err != nil {
+		return nil, fmt.Errorf("%s %s: corrupt document: %w", r.Kind, r.ID, err)
+	}
+	return d, nil
+}
+
+func encode(d resource.Doc) ([]byte, error) { return json.Marshal(d) }
+
+func record(kind string, d resource.Doc, parent string, shared bool) (*store.Record, error) {
+	b, err := encode(d)
+	if err != nil {
+		return nil, err
+	}
+	return &store.Record{Kind: kind, ID: str(d["id"]), ProjectID: str(d["project_id"]), ParentID: parent, Shared: shared, Doc: b}, nil
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func boolOf(v any) bool {
+	b, _ := v.(bool)
+	return b
+}
+
+func intOf(v any) int64 {
+	switch t := v.(type) {
+	case int64:
+		return t
+	case int:
+		return int64(t)
+	case float64:
+		return int64(t)
+	case json.Number:
+		n, _ := strconv.ParseInt(t.String(), 10, 64)
+		return n
+	}
+	return 0
+}
+
+func strList(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func anyList[T any](l []T) []any {
+	out := make([]any, len(l))
+	for i, x := range l {
+		out[i] = x
+	}
+	return out
+}
+
+// scope is the store filter of what the caller may see of a kind.
+func scope(ctx context.Context, kind string, sharable bool) store.Filter {
+	cred := auth.FromContext(ctx)
+	f := store.Filter{Kind: kind}
+	if !cred.Admin() {
+		f.Projects = []string{cred.ProjectID}
+		f.OrShared = sharable
+	}
+	return f
+}
+
+// visible tells whether the caller may see a record.
+func visible(ctx context.Context, r *store.Record) bool {
+	cred := auth.FromContext(ctx)
+	return cred.Admin() || r.ProjectID == cred.ProjectID || r.Shared
+}
+
+// notFound maps store.ErrNotFound to the resource's fault.
+func notFound(err error, f *fault.Error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return f
+	}
+	return err
+}
+
+// getVisible reads a record the caller may see, or answers nf.
+func getVisible(ctx context.Context, tx store.Tx, kind, id string, lock bool, nf *fault.Error) (*store.Record, resource.Doc, error) {
+	get := tx.Get
+	if lock {
+		get = tx.Lock
+	}
+	r, err := get(ctx, kind, id)
+	if err != nil {
+		return nil, nil, notFound(err, nf)
+	}
+	if !visible(ctx, r) {
+		return nil, nil, nf
+	}
+	d, err := decode(r)
+	return r, d, err
+}
+
+// ownerOnly refuses changes by callers who may see but not own a record.
+func ownerOnly(ctx context.Context, r *store.Record, action string) error {
+	if auth.FromContext(ctx).Owns(r.ProjectID) {
+		return nil
+	}
+	return fault.Forbidden("PolicyNotAuthorized", "(rule:%s_%s) is disallowed by policy", action, r.Kind)
+}
+
+// SetTags edits the tags of any tagged resource (standard-attr-tag),
+// bumping its revision.
+func (p *Plugin) SetTags(ctx context.Context, kind, id string, edit func([]string) ([]string, error)) ([]string, error) {
+	var out []string
+	err := p.st.Update(ctx, func(tx store.Tx) error {
+		r, err := tx.Lock(ctx, kind, id)
+		if err != nil {
+			return notFound(err, fault.NotFound("NotFound", "%s %s could not be found.", kind, id))
+		}
+		if err := ownerOnly(ctx, r, "update"); err != nil {
+			return err
+		}
+		d, err := decode(r)
+		if err != nil {
+			return err
+		}
+		tags, err := edit(strList(d["tags"]))
+		if err != nil {
+			return err
+		}
+		if slices.Equal(tags, strList(d["tags"])) {
+			out = tags
+			return nil
+		}
+		d["tags"] = anyList(tags)
+		p.touch(d)
+		if r.Doc, err = encode(d); err != nil {
+			return err
+		}
+		out = tags
+		return tx.Update(ctx, r)
+	})
+	return out, err
+}

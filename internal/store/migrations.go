@@ -1,0 +1,45 @@
+package store
+
+// migrations are applied in order; each runs once, in a transaction, and
+// is recorded in schema_migrations. Never edit one that has shipped: add
+// another. The SQL is common to SQLite and PostgreSQL.
+var migrations = []string{
+	1: `
+CREATE TABLE resources (
+	id         TEXT PRIMARY KEY,
+	kind       TEXT NOT NULL,
+	project_id TEXT NOT NULL DEFAULT '',
+	parent_id  TEXT NOT NULL DEFAULT '',
+	shared     INTEGER NOT NULL DEFAULT 0,
+	doc        TEXT NOT NULL
+);
+CREATE INDEX resources_kind_project ON resources (kind, project_id);
+CREATE INDEX resources_parent ON resources (parent_id, kind);
+
+CREATE TABLE ip_allocations (
+	subnet_id  TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+	ip         TEXT NOT NULL,
+	network_id TEXT NOT NULL,
+	port_id    TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+	PRIMARY KEY (subnet_id, ip)
+);
+CREATE INDEX ip_allocations_port ON ip_allocations (port_id);
+
+CREATE TABLE mac_addresses (
+	network_id TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+	mac        TEXT NOT NULL,
+	port_id    TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+	PRIMARY KEY (network_id, mac)
+);
+CREATE INDEX mac_addresses_port ON mac_addresses (port_id);
+
+CREATE TABLE segment_allocations (
+	network_type     TEXT NOT NULL,
+	physical_network TEXT NOT NULL DEFAULT '',
+	segmentation_id  BIGINT NOT NULL,
+	segment_id       TEXT NOT NULL UNIQUE REFERENCES resources (id) ON DELETE CASCADE,
+	network_id       TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+	PRIMARY KEY (network_type, physical_network, segmentation_id)
+);
+`,
+}

@@ -1,0 +1,375 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Dialect is what differs between the SQL databases Muon runs on.
+type Dialect struct {
+	Name string
+	// Numbered placeholders ($1) instead of ?.
+	Numbered bool
+	// ForUpdate is appended to a SELECT that locks (empty where the
+	// database serialises writers anyway).
+	ForUpdate string
+	// IsUnique tells a uniqueness violation.
+	IsUnique func(error) bool
+	// IsRetry tells a serialisation failure worth running again.
+	IsRetry func(error) bool
+	// SerialWrites makes Update hold a process-wide lock (SQLite has one
+	// writer).
+	SerialWrites bool
+}
+
+// SQL is a Store over database/sql.
+type SQL struct {
+	d      Dialect
+	writer *sql.DB
+	reader *sql.DB
+	wmu    sync.Mutex
+	// cache of rebound statements
+	qcache sync.Map
+}
+
+// NewSQL wraps opened databases (reader may be writer) and migrates them.
+func NewSQL(ctx context.Context, d Dialect, writer, reader *sql.DB) (*SQL, error) {
+	s := &SQL{d: d, writer: writer, reader: reader}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *SQL) q(query string) string {
+	if !s.d.Numbered {
+		return query
+	}
+	if v, ok := s.qcache.Load(query); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range query {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	out := b.String()
+	s.qcache.Store(query, out)
+	return out
+}
+
+func (s *SQL) migrate(ctx context.Context) error {
+	if _, err := s.writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var have int
+	if err := s.writer.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	for v := have + 1; v < len(migrations); v++ {
+		tx, err := s.writer.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		for stmt := range strings.SplitSeq(migrations[v], ";") {
+			if strings.TrimSpace(stmt) == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migration %d: %w", v, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version) VALUES (?)`), v); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// Close closes the databases.
+func (s *SQL) Close() error {
+	err := s.writer.Close()
+	if s.reader != s.writer {
+		err = errors.Join(err, s.reader.Close())
+	}
+	return err
+}
+
+// Update runs fn in a read-write transaction.
+func (s *SQL) Update(ctx context.Context, fn func(Tx) error) error {
+	if s.d.SerialWrites {
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.run(ctx, s.writer, nil, fn)
+		if err != nil && s.d.IsRetry != nil && s.d.IsRetry(err) && attempt < 20 {
+			continue
+		}
+		return err
+	}
+}
+
+// View runs fn in a read-only transaction.
+func (s *SQL) View(ctx context.Context, fn func(Tx) error) error {
+	return s.run(ctx, s.reader, &sql.TxOptions{ReadOnly: true}, fn)
+}
+
+func (s *SQL) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(Tx) error) error {
+	tx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(&sqlTx{s: s, tx: tx}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+type sqlTx struct {
+	s  *SQL
+	tx *sql.Tx
+}
+
+func (t *sqlTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.s.q(q), args...)
+}
+
+func (t *sqlTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.s.q(q), args...)
+}
+
+const recordCols = `kind, id, project_id, parent_id, shared, doc`
+
+func scanRecord(sc interface{ Scan(...any) error }) (*Record, error) {
+	var r Record
+	var shared int
+	var doc string
+	if err := sc.Scan(&r.Kind, &r.ID, &r.ProjectID, &r.ParentID, &shared, &doc); err != nil {
+		return nil, err
+	}
+	r.Shared = shared != 0
+	r.Doc = []byte(doc)
+	return &r, nil
+}
+
+func (t *sqlTx) Get(ctx context.Context, kind, id string) (*Record, error) {
+	return t.get(ctx, kind, id, "")
+}
+
+func (t *sqlTx) Lock(ctx context.Context, kind, id string) (*Record, error) {
+	return t.get(ctx, kind, id, t.s.d.ForUpdate)
+}
+
+func (t *sqlTx) get(ctx context.Context, kind, id, suffix string) (*Record, error) {
+	row := t.tx.QueryRowContext(ctx, t.s.q(`SELECT `+recordCols+` FROM resources WHERE id = ? AND kind = ?`+suffix), id, kind)
+	r, err := scanRecord(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return r, err
+}
+
+func where(f Filter) (string, []any) {
+	var b strings.Builder
+	args := []any{f.Kind}
+	b.WriteString(` WHERE kind = ?`)
+	in := func(col string, vals []string) {
+		b.WriteString(" AND " + col + " IN (" + strings.TrimSuffix(strings.Repeat("?,", len(vals)), ",") + ")")
+		for _, v := range vals {
+			args = append(args, v)
+		}
+	}
+	if len(f.IDs) > 0 {
+		in("id", f.IDs)
+	}
+	if len(f.Parents) > 0 {
+		in("parent_id", f.Parents)
+	}
+	if len(f.Projects) > 0 {
+		b.WriteString(" AND (project_id IN (" + strings.TrimSuffix(strings.Repeat("?,", len(f.Projects)), ",") + ")")
+		for _, v := range f.Projects {
+			args = append(args, v)
+		}
+		if f.OrShared {
+			b.WriteString(" OR shared = 1")
+		}
+		b.WriteString(")")
+	}
+	return b.String(), args
+}
+
+func (t *sqlTx) List(ctx context.Context, f Filter) ([]Record, error) {
+	w, args := where(f)
+	rows, err := t.query(ctx, `SELECT `+recordCols+` FROM resources`+w+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *r)
+	}
+	return out, rows.Err()
+}
+
+func (t *sqlTx) Count(ctx context.Context, f Filter) (int, error) {
+	w, args := where(f)
+	var n int
+	err := t.tx.QueryRowContext(ctx, t.s.q(`SELECT COUNT(*) FROM resources`+w), args...).Scan(&n)
+	return n, err
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (t *sqlTx) Insert(ctx context.Context, r *Record) error {
+	_, err := t.exec(ctx, `INSERT INTO resources (`+recordCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		r.Kind, r.ID, r.ProjectID, r.ParentID, b2i(r.Shared), string(r.Doc))
+	if err != nil && t.s.d.IsUnique(err) {
+		return fmt.Errorf("%s %s: %w", r.Kind, r.ID, ErrConflict)
+	}
+	return err
+}
+
+func (t *sqlTx) Update(ctx context.Context, r *Record) error {
+	res, err := t.exec(ctx, `UPDATE resources SET project_id = ?, parent_id = ?, shared = ?, doc = ? WHERE id = ? AND kind = ?`,
+		r.ProjectID, r.ParentID, b2i(r.Shared), string(r.Doc), r.ID, r.Kind)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func (t *sqlTx) Delete(ctx context.Context, kind, id string) error {
+	res, err := t.exec(ctx, `DELETE FROM resources WHERE id = ? AND kind = ?`, id, kind)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// claim inserts a row guarded by a key, telling whether it was free.
+func (t *sqlTx) claim(ctx context.Context, q string, args ...any) (bool, error) {
+	res, err := t.exec(ctx, q+` ON CONFLICT DO NOTHING`, args...)
+	if err != nil {
+		if t.s.d.IsUnique(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (t *sqlTx) ClaimIP(ctx context.Context, a IPAllocation) (bool, error) {
+	return t.claim(ctx, `INSERT INTO ip_allocations (subnet_id, ip, network_id, port_id) VALUES (?, ?, ?, ?)`,
+		a.SubnetID, a.IP, a.NetworkID, a.PortID)
+}
+
+func (t *sqlTx) ReleaseIP(ctx context.Context, subnetID, ip string) error {
+	_, err := t.exec(ctx, `DELETE FROM ip_allocations WHERE subnet_id = ? AND ip = ?`, subnetID, ip)
+	return err
+}
+
+func (t *sqlTx) scanIPs(ctx context.Context, q string, args ...any) ([]IPAllocation, error) {
+	rows, err := t.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []IPAllocation
+	for rows.Next() {
+		var a IPAllocation
+		if err := rows.Scan(&a.SubnetID, &a.IP, &a.NetworkID, &a.PortID); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (t *sqlTx) IPs(ctx context.Context, subnetIDs ...string) ([]IPAllocation, error) {
+	if len(subnetIDs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(subnetIDs))
+	for i, s := range subnetIDs {
+		args[i] = s
+	}
+	return t.scanIPs(ctx, `SELECT subnet_id, ip, network_id, port_id FROM ip_allocations WHERE subnet_id IN (`+
+		strings.TrimSuffix(strings.Repeat("?,", len(args)), ",")+`)`, args...)
+}
+
+func (t *sqlTx) PortIPs(ctx context.Context, portID string) ([]IPAllocation, error) {
+	return t.scanIPs(ctx, `SELECT subnet_id, ip, network_id, port_id FROM ip_allocations WHERE port_id = ?`, portID)
+}
+
+func (t *sqlTx) ClaimMAC(ctx context.Context, networkID, mac, portID string) (bool, error) {
+	return t.claim(ctx, `INSERT INTO mac_addresses (network_id, mac, port_id) VALUES (?, ?, ?)`, networkID, mac, portID)
+}
+
+func (t *sqlTx) ReleaseMAC(ctx context.Context, networkID, mac string) error {
+	_, err := t.exec(ctx, `DELETE FROM mac_addresses WHERE network_id = ? AND mac = ?`, networkID, mac)
+	return err
+}
+
+func (t *sqlTx) ClaimSegment(ctx context.Context, a SegmentAllocation) (bool, error) {
+	return t.claim(ctx, `INSERT INTO segment_allocations (network_type, physical_network, segmentation_id, segment_id, network_id) VALUES (?, ?, ?, ?, ?)`,
+		a.NetworkType, a.PhysicalNetwork, a.SegmentationID, a.SegmentID, a.NetworkID)
+}
+
+func (t *sqlTx) ReleaseSegment(ctx context.Context, segmentID string) error {
+	_, err := t.exec(ctx, `DELETE FROM segment_allocations WHERE segment_id = ?`, segmentID)
+	return err
+}
+
+func (t *sqlTx) SegmentIDs(ctx context.Context, networkType, physnet string) ([]int64, error) {
+	rows, err := t.query(ctx, `SELECT segmentation_id FROM segment_allocations WHERE network_type = ? AND physical_network = ? ORDER BY segmentation_id`, networkType, physnet)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}

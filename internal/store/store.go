@@ -1,0 +1,95 @@
+// Package store keeps Muon's state in a SQL database. Resources are stored
+// as JSON documents with the columns that scoping and lookups need; the
+// invariants (unique IP per subnet, unique MAC per network, a segmentation
+// ID handed out once) are tables whose keys the database enforces inside the
+// same transaction as the resource change.
+package store
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrNotFound is returned when a record does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrConflict is returned when a write breaks a uniqueness constraint.
+var ErrConflict = errors.New("store: conflict")
+
+// Record is one stored resource.
+type Record struct {
+	Kind      string // "network"
+	ID        string
+	ProjectID string
+	ParentID  string // the owning resource (a port's network), or ""
+	Shared    bool   // visible to every project
+	Doc       []byte // the resource as JSON
+}
+
+// Filter selects records of one kind. Empty fields do not filter.
+type Filter struct {
+	Kind     string
+	IDs      []string
+	Parents  []string
+	Projects []string
+	// OrShared widens Projects to shared records too.
+	OrShared bool
+}
+
+// IPAllocation is one address held by a port on a subnet.
+type IPAllocation struct {
+	SubnetID  string
+	NetworkID string
+	IP        string
+	PortID    string
+}
+
+// SegmentAllocation is one segmentation ID held by a network segment.
+type SegmentAllocation struct {
+	NetworkType     string
+	PhysicalNetwork string
+	SegmentationID  int64
+	SegmentID       string
+	NetworkID       string
+}
+
+// Tx is a transaction: every change a request makes happens in one.
+type Tx interface {
+	Get(ctx context.Context, kind, id string) (*Record, error)
+	// Lock reads a record and, where the database needs it, locks it for
+	// the rest of the transaction, serialising writers that depend on it.
+	Lock(ctx context.Context, kind, id string) (*Record, error)
+	List(ctx context.Context, f Filter) ([]Record, error)
+	Count(ctx context.Context, f Filter) (int, error)
+	Insert(ctx context.Context, r *Record) error
+	Update(ctx context.Context, r *Record) error
+	Delete(ctx context.Context, kind, id string) error
+
+	// ClaimIP records an address; false means it is already held.
+	ClaimIP(ctx context.Context, a IPAllocation) (bool, error)
+	ReleaseIP(ctx context.Context, subnetID, ip string) error
+	// IPs lists the allocations on the given subnets (all if none given
+	// is not allowed: name at least one).
+	IPs(ctx context.Context, subnetIDs ...string) ([]IPAllocation, error)
+	PortIPs(ctx context.Context, portID string) ([]IPAllocation, error)
+
+	// ClaimMAC records a MAC address on a network; false means taken.
+	ClaimMAC(ctx context.Context, networkID, mac, portID string) (bool, error)
+	ReleaseMAC(ctx context.Context, networkID, mac string) error
+
+	// ClaimSegment records a segmentation ID; false means taken.
+	ClaimSegment(ctx context.Context, a SegmentAllocation) (bool, error)
+	ReleaseSegment(ctx context.Context, segmentID string) error
+	// SegmentIDs lists the IDs held for a type and physical network.
+	SegmentIDs(ctx context.Context, networkType, physnet string) ([]int64, error)
+}
+
+// Store runs transactions.
+type Store interface {
+	// Update runs fn in a read-write transaction, committing if it returns
+	// nil. fn may run more than once when the database asks for a retry.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(Tx) error) error
+	Close() error
+}
