@@ -91,7 +91,6 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *Service) erro
 	if paging {
 		resource.Sort(out, q.Sort)
 	}
-	var more bool
 	if q.Limit > 0 || q.Marker != "" {
 		var marker resource.Doc
 		if q.Marker != "" {
@@ -99,7 +98,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *Service) erro
 				return err
 			}
 		}
-		out, more = resource.Page(out, q, marker)
+		out, _ = resource.Page(out, q, marker)
 	}
 	views := make([]resource.Doc, len(out))
 	for i, d := range out {
@@ -107,7 +106,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *Service) erro
 	}
 	body := map[string]any{res.Collection: views}
 	if q.Limit > 0 {
-		body[res.Collection+"_links"] = pageLinks(r, q, out, more)
+		body[res.Collection+"_links"] = pageLinks(r, q, out)
 	}
 	writeJSON(w, http.StatusOK, body)
 	return nil
@@ -115,16 +114,15 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *Service) erro
 
 // pageLinks builds Neutron's next/previous links: next unless a forward
 // read came up short, previous unless a reverse read did.
-func pageLinks(r *http.Request, q *resource.Query, page []resource.Doc, more bool) []map[string]string {
+func pageLinks(r *http.Request, q *resource.Query, page []resource.Doc) []map[string]string {
 	links := []map[string]string{}
 	link := func(rel, marker string, reverse bool) {
 		v := url.Values{}
 		for k, vs := range r.URL.Query() {
-			if k != "marker" && k != "page_reverse" && k != "limit" {
+			if k != "marker" && k != "page_reverse" {
 				v[k] = vs
 			}
 		}
-		v.Set("limit", strconv.Itoa(q.Limit))
 		v.Set("marker", marker)
 		if reverse {
 			v.Set("page_reverse", "True")
@@ -134,21 +132,14 @@ func pageLinks(r *http.Request, q *resource.Query, page []resource.Doc, more boo
 	if len(page) == 0 {
 		return links
 	}
-	first, last := page[0]["id"].(string), page[len(page)-1]["id"].(string)
-	if !q.Reverse {
-		if more {
-			link("next", last, false)
-		}
-		if q.Marker != "" {
-			link("previous", first, true)
-		}
-	} else {
-		if q.Marker != "" {
-			link("next", last, false)
-		}
-		if more {
-			link("previous", first, true)
-		}
+	first, _ := page[0]["id"].(string)
+	last, _ := page[len(page)-1]["id"].(string)
+	short := len(page) < q.Limit
+	if !(short && !q.Reverse) {
+		link("next", last, false)
+	}
+	if !(short && q.Reverse) {
+		link("previous", first, true)
 	}
 	return links
 }

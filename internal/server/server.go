@@ -1,0 +1,189 @@
+// Package server assembles a Networking API server from configuration:
+// the store, the core plugin and the HTTP API with its resources.
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"muon/internal/api"
+	"muon/internal/auth"
+	"muon/internal/ml2"
+	_ "muon/internal/ml2/types" // every type driver
+	"muon/internal/store"
+	"muon/internal/store/postgres"
+	"muon/internal/store/sqlite"
+)
+
+// Config is the server's configuration file (TOML) and flags.
+type Config struct {
+	Host string `toml:"host"`
+	Port int    `toml:"port"`
+	// Auth is "noauth" (X-Project-Id/X-Roles headers) or "keystone".
+	Auth string `toml:"auth"`
+	// Database is a PostgreSQL DSN (postgres://...) or a SQLite file path
+	// (optionally sqlite:PATH).
+	Database string `toml:"database"`
+	// SQLiteSynchronous is SQLite's synchronous pragma, FULL or NORMAL.
+	SQLiteSynchronous string    `toml:"sqlite_synchronous"`
+	MaxRequestBody    int64     `toml:"max_request_body_size"`
+	ML2               ML2Config `toml:"ml2"`
+}
+
+// ML2Config is the [ml2] section, named as Neutron's options.
+type ML2Config struct {
+	TypeDrivers         []string `toml:"type_drivers"`
+	TenantNetworkTypes  []string `toml:"tenant_network_types"`
+	FlatNetworks        []string `toml:"flat_networks"`
+	NetworkVLANRanges   []string `toml:"network_vlan_ranges"` // "physnet1:1000:2999" or "physnet2"
+	VNIRanges           string   `toml:"vni_ranges"`
+	GeneveVNIRanges     string   `toml:"geneve_vni_ranges"`
+	GeneveMaxHeaderSize int      `toml:"geneve_max_header_size"`
+	GlobalPhysnetMTU    int      `toml:"global_physnet_mtu"`
+	PathMTU             int      `toml:"path_mtu"`
+	PhysicalNetworkMTUs []string `toml:"physical_network_mtus"` // "physnet1:9000"
+	BaseMAC             string   `toml:"base_mac"`
+	DNSDomain           string   `toml:"dns_domain"`
+}
+
+// DefaultConfig is a single-host configuration with a SQLite file in dir.
+func DefaultConfig(dir string) Config {
+	return Config{
+		Host: "127.0.0.1", Port: 9696, Auth: "noauth",
+		Database: filepath.Join(dir, "muon.db"), SQLiteSynchronous: "FULL",
+	}
+}
+
+// LoadFile reads a TOML configuration over cfg.
+func LoadFile(path string, cfg *Config) error {
+	md, err := toml.DecodeFile(path, cfg)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if u := md.Undecoded(); len(u) > 0 {
+		return fmt.Errorf("config %s: unknown keys %v", path, u)
+	}
+	return nil
+}
+
+func (c ML2Config) plugin() (ml2.Config, error) {
+	out := ml2.DefaultConfig()
+	if len(c.TypeDrivers) > 0 {
+		out.TypeDrivers = c.TypeDrivers
+	}
+	if len(c.TenantNetworkTypes) > 0 {
+		out.TenantNetworkTypes = c.TenantNetworkTypes
+	}
+	if c.FlatNetworks != nil {
+		out.Types.FlatNetworks = c.FlatNetworks
+	}
+	if c.NetworkVLANRanges != nil {
+		out.Types.VLANRanges = map[string][]ml2.Range{}
+		for _, s := range c.NetworkVLANRanges {
+			phys, rng, _ := strings.Cut(s, ":")
+			rs, err := ml2.ParseRanges(rng)
+			if err != nil {
+				return out, fmt.Errorf("network_vlan_ranges %q: %w", s, err)
+			}
+			out.Types.VLANRanges[phys] = append(out.Types.VLANRanges[phys], rs...)
+		}
+	}
+	var err error
+	if c.VNIRanges != "" {
+		if out.Types.VNIRanges, err = ml2.ParseRanges(c.VNIRanges); err != nil {
+			return out, fmt.Errorf("vni_ranges: %w", err)
+		}
+	}
+	if c.GeneveVNIRanges != "" {
+		if out.Types.GeneveRanges, err = ml2.ParseRanges(c.GeneveVNIRanges); err != nil {
+			return out, fmt.Errorf("geneve_vni_ranges: %w", err)
+		}
+	}
+	if c.GeneveMaxHeaderSize > 0 {
+		out.Types.GeneveMaxHeader = c.GeneveMaxHeaderSize
+	}
+	if c.GlobalPhysnetMTU > 0 {
+		out.Types.GlobalPhysnetMTU = c.GlobalPhysnetMTU
+	}
+	out.Types.PathMTU = c.PathMTU
+	for _, s := range c.PhysicalNetworkMTUs {
+		phys, m, ok := strings.Cut(s, ":")
+		var mtu int
+		if _, err := fmt.Sscanf(m, "%d", &mtu); !ok || err != nil {
+			return out, fmt.Errorf("physical_network_mtus %q: want PHYSNET:MTU", s)
+		}
+		if out.Types.PhysnetMTUs == nil {
+			out.Types.PhysnetMTUs = map[string]int{}
+		}
+		out.Types.PhysnetMTUs[phys] = mtu
+	}
+	if c.BaseMAC != "" {
+		out.BaseMAC = c.BaseMAC
+	}
+	if c.DNSDomain != "" {
+		out.DNSDomain = c.DNSDomain
+	}
+	return out, nil
+}
+
+// OpenStore opens the database the configuration names.
+func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
+	db := cfg.Database
+	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+		return postgres.Open(ctx, db)
+	}
+	db = strings.TrimPrefix(db, "sqlite:")
+	if dir := filepath.Dir(db); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, err
+		}
+	}
+	return sqlite.Open(ctx, db, sqlite.Options{Synchronous: cfg.SQLiteSynchronous})
+}
+
+// New builds the API handler over an open store.
+func New(cfg Config, st store.Store, log *slog.Logger) (http.Handler, error) {
+	pcfg, err := cfg.ML2.plugin()
+	if err != nil {
+		return nil, err
+	}
+	p, err := ml2.New(pcfg, st, log)
+	if err != nil {
+		return nil, err
+	}
+	var authn func(http.Handler) http.Handler
+	switch cfg.Auth {
+	case "", "noauth":
+		authn = auth.NoAuth
+	case "keystone":
+		return nil, fmt.Errorf("auth keystone: the identity service is not built yet; use noauth")
+	default:
+		return nil, fmt.Errorf("auth %q: want noauth or keystone", cfg.Auth)
+	}
+	pools := ml2.SubnetPools{Plugin: p}
+	return api.New(api.Config{
+		Log:  log,
+		Auth: authn,
+		Services: []*api.Service{
+			{Res: ml2.NetworkResource(), Backend: ml2.Networks{Plugin: p}},
+			{Res: ml2.SubnetResource(), Backend: ml2.Subnets{Plugin: p}},
+			{Res: ml2.PortResource(), Backend: ml2.Ports{Plugin: p}},
+			{Res: ml2.SubnetPoolResource(), Backend: pools, Actions: map[string]api.Action{
+				"add_prefixes": pools.AddPrefixes, "remove_prefixes": pools.RemovePrefixes,
+			}},
+			{Res: ml2.AddressScopeResource(), Backend: ml2.AddressScopes{Plugin: p}},
+			{Res: ml2.SegmentResource(), Backend: ml2.Segments{Plugin: p}},
+			{Res: ml2.IPAvailabilityResource(), Backend: ml2.IPAvailabilities{Plugin: p}, ReadOnly: true},
+		},
+		Tags:       p,
+		Extensions: extensions(),
+		MaxBody:    cfg.MaxRequestBody,
+	}), nil
+}
