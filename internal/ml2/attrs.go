@@ -83,7 +83,7 @@ func SubnetResource() *resource.Resource {
 			return ipam.ForAttr("cidr", err)
 		}},
 		resource.Attr{Name: "prefixlen", Type: resource.Int, Post: true, Hidden: true},
-		resource.Attr{Name: "subnetpool_id", Type: resource.String(36), Post: true, Nullable: true},
+		resource.Attr{Name: "subnetpool_id", Type: resource.UUID, Post: true, Nullable: true},
 		resource.Attr{Name: "use_default_subnetpool", Type: resource.Bool, Post: true, Hidden: true},
 		resource.Attr{Name: "gateway_ip", Type: resource.String(64), Post: true, Put: true, Nullable: true, Validate: validIP("gateway_ip")},
 		resource.Attr{Name: "allocation_pools", Type: resource.ListOf(resource.Dict), Post: true, Put: true, NoFilter: true, NoSort: true},
@@ -188,43 +188,56 @@ func contains(s, sub string) bool {
 	return false
 }
 
-// SegmentResource is the segment attribute map.
+// SegmentResource is the segment attribute map (standard attributes
+// without tags or a project).
 func SegmentResource() *resource.Resource {
-	return &resource.Resource{Name: "segment", Collection: "segments", Tags: true, Attrs: with(resource.Standard(true, true),
-		resource.Attr{Name: "network_id", Type: resource.UUID, Post: true, Required: true},
-		resource.Attr{Name: "network_type", Type: resource.String(32), Post: true, Required: true},
-		resource.Attr{Name: "physical_network", Type: resource.String(64), Post: true, Nullable: true, Default: nil, HasDefault: true},
-		resource.Attr{Name: "segmentation_id", Type: resource.Int, Post: true, Nullable: true, Default: nil, HasDefault: true},
-		resource.Attr{Name: "segment_index", Type: resource.Int, Hidden: true},
-	)}
+	return &resource.Resource{Name: "segment", Collection: "segments", Attrs: []resource.Attr{
+		{Name: "id", Type: resource.UUID},
+		{Name: "name", Type: resource.String(255), Post: true, Put: true, Nullable: true, Default: nil, HasDefault: true},
+		{Name: "description", Type: resource.String(255), Post: true, Put: true, Nullable: true, Default: nil, HasDefault: true},
+		{Name: "created_at", Type: resource.String(0)},
+		{Name: "updated_at", Type: resource.String(0)},
+		{Name: "revision_number", Type: resource.Int},
+		{Name: "network_id", Type: resource.UUID, Post: true, Required: true},
+		{Name: "network_type", Type: resource.String(32), Post: true, Required: true},
+		{Name: "physical_network", Type: resource.String(64), Post: true, Nullable: true, Default: nil, HasDefault: true},
+		{Name: "segmentation_id", Type: resource.Int, Post: true, Nullable: true, Default: nil, HasDefault: true, NoFilter: true},
+		{Name: "segment_index", Type: resource.Int, Hidden: true},
+	}}
 }
 
 // SubnetPoolResource is the subnetpool attribute map.
 func SubnetPoolResource() *resource.Resource {
 	return &resource.Resource{Name: "subnetpool", Collection: "subnetpools", Tags: true, Attrs: with(resource.Standard(true, true),
 		resource.Attr{Name: "prefixes", Type: resource.StringList, Post: true, Put: true, Required: true, NoSort: true},
-		resource.Attr{Name: "default_prefixlen", Type: resource.Int, Post: true, Put: true},
-		resource.Attr{Name: "min_prefixlen", Type: resource.Int, Post: true, Put: true},
-		resource.Attr{Name: "max_prefixlen", Type: resource.Int, Post: true, Put: true},
-		resource.Attr{Name: "default_quota", Type: resource.Int, Post: true, Put: true, Nullable: true, Default: nil, HasDefault: true},
+		resource.Attr{Name: "default_prefixlen", Type: resource.Int, Post: true, Put: true, Validate: nonNegative("default_prefixlen")},
+		resource.Attr{Name: "min_prefixlen", Type: resource.Int, Post: true, Put: true, Validate: nonNegative("min_prefixlen")},
+		resource.Attr{Name: "max_prefixlen", Type: resource.Int, Post: true, Put: true, Validate: nonNegative("max_prefixlen")},
+		resource.Attr{Name: "default_quota", Type: resource.Int, Post: true, Put: true, Nullable: true, Default: nil, HasDefault: true, Validate: nonNegative("default_quota")},
 		resource.Attr{Name: "ip_version", Type: resource.Int},
 		resource.Attr{Name: "shared", Type: resource.Bool, Post: true, Default: false, HasDefault: true},
 		resource.Attr{Name: "is_default", Type: resource.Bool, Post: true, Put: true, Default: false, HasDefault: true},
-		resource.Attr{Name: "address_scope_id", Type: resource.String(36), Post: true, Put: true, Nullable: true, Default: nil, HasDefault: true},
+		resource.Attr{Name: "address_scope_id", Type: resource.UUID, Post: true, Put: true, Nullable: true, Default: nil, HasDefault: true},
 	)}
 }
 
-// AddressScopeResource is the address-scope attribute map.
+// AddressScopeResource is the address-scope attribute map (no standard
+// attributes in Neutron: no description, timestamps, revision or tags).
 func AddressScopeResource() *resource.Resource {
-	return &resource.Resource{Name: "address_scope", Collection: "address-scopes", Tags: true, Attrs: with(resource.Standard(true, true),
-		resource.Attr{Name: "ip_version", Type: resource.Int, Post: true, Required: true, Validate: ipVersion},
-		resource.Attr{Name: "shared", Type: resource.Bool, Post: true, Put: true, Default: false, HasDefault: true},
-	)}
+	return &resource.Resource{Name: "address_scope", Collection: "address-scopes", Attrs: []resource.Attr{
+		{Name: "id", Type: resource.UUID},
+		{Name: "name", Type: resource.String(255), Post: true, Put: true, Required: true},
+		{Name: "project_id", Type: resource.String(255), Post: true},
+		{Name: "tenant_id", Type: resource.String(255), Post: true},
+		{Name: "ip_version", Type: resource.Int, Post: true, Required: true, Validate: ipVersion},
+		{Name: "shared", Type: resource.Bool, Post: true, Put: true, Default: false, HasDefault: true},
+	}}
 }
 
 // IPAvailabilityResource is the network-ip-availability attribute map.
 func IPAvailabilityResource() *resource.Resource {
-	return &resource.Resource{Name: "network_ip_availability", Collection: "network-ip-availabilities", Attrs: []resource.Attr{
+	return &resource.Resource{Name: "network_ip_availability", Collection: "network-ip-availabilities",
+		ExtraFilters: map[string]func(resource.Doc, []string) bool{"ip_version": availMatchVersion}, Attrs: []resource.Attr{
 		{Name: "network_id", Type: resource.UUID},
 		{Name: "network_name", Type: resource.String(255)},
 		{Name: "project_id", Type: resource.String(255)},

@@ -206,8 +206,8 @@ func (p *Plugin) storeSegment(ctx context.Context, tx store.Tx, drv TypeDriver, 
 	seg.ID = uuid.NewString()
 	d := resource.Doc{
 		"id": seg.ID, "network_id": networkID, "network_type": seg.NetworkType,
-		"name": name, "description": desc, "project_id": str(net["project_id"]),
-		"created_at": p.timestamp(), "updated_at": p.timestamp(), "revision_number": int64(0), "tags": []any{},
+		"name": nilIfEmpty(name), "description": nilIfEmpty(desc), "project_id": str(net["project_id"]),
+		"created_at": p.timestamp(), "updated_at": p.timestamp(), "revision_number": int64(0),
 	}
 	rec, err := record("segment", d, networkID, false)
 	if err != nil {
@@ -372,7 +372,10 @@ func (n Networks) Get(ctx context.Context, id string) (resource.Doc, error) {
 		if _, d, err = getVisible(ctx, tx, "network", id, false, networkNotFound(id)); err != nil {
 			return err
 		}
-		return withSubnets(ctx, tx, []resource.Doc{d})
+		if err := withSubnets(ctx, tx, []resource.Doc{d}); err != nil {
+			return err
+		}
+		return fillAddressScopes(ctx, tx, []resource.Doc{d})
 	})
 	return d, err
 }
@@ -397,7 +400,10 @@ func (n Networks) List(ctx context.Context, q *resource.Query) ([]resource.Doc, 
 			}
 			out = append(out, d)
 		}
-		return withSubnets(ctx, tx, out)
+		if err := withSubnets(ctx, tx, out); err != nil {
+			return err
+		}
+		return fillAddressScopes(ctx, tx, out)
 	})
 	return out, err
 }

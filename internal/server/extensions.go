@@ -13,7 +13,7 @@ func extensions() []api.Extension {
 		e("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.", "2016-09-12T10:00:00-00:00"),
 		e("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources.", "2016-04-11T10:00:00-00:00"),
 		e("revision-if-match", "If-Match constraints based on revision_number", "Extension indicating that If-Match based on revision_number is supported.", "2016-12-11T00:00:00-00:00"),
-		e("standard-attr-tag", "Tag support for resources with standard attribute: subnet, network, port, subnetpool, segment", "Enables to set tag on resources with standard attribute.", "2017-01-01T00:00:00-00:00"),
+		e("standard-attr-tag", "Tag support for resources with standard attribute: subnet, network, port, subnetpool", "Enables to set tag on resources with standard attribute.", "2017-01-01T00:00:00-00:00"),
 		e("tag-ports-during-bulk-creation", "Tag Ports During Bulk Creation", "Allow to tag ports during bulk creation", "2019-12-29T19:00:00-00:00"),
 		e("standard-attr-segment", "Standard Attribute Segment Extension", "Add standard attributes to Segment resource", "2018-04-09T10:00:00-00:00"),
 		e("pagination", "Pagination support", "Extension that indicates that pagination is enabled.", "2016-06-12T00:00:00-00:00"),
