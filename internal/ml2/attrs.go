@@ -238,13 +238,13 @@ func AddressScopeResource() *resource.Resource {
 func IPAvailabilityResource() *resource.Resource {
 	return &resource.Resource{Name: "network_ip_availability", Collection: "network-ip-availabilities",
 		ExtraFilters: map[string]func(resource.Doc, []string) bool{"ip_version": availMatchVersion}, Attrs: []resource.Attr{
-		{Name: "network_id", Type: resource.UUID},
-		{Name: "network_name", Type: resource.String(255)},
-		{Name: "project_id", Type: resource.String(255)},
-		{Name: "tenant_id", Type: resource.String(255)},
-		{Name: "ip_version", Type: resource.Int, Hidden: true},
-		{Name: "total_ips", Type: resource.Int},
-		{Name: "used_ips", Type: resource.Int},
-		{Name: "subnet_ip_availability", Type: resource.ListOf(resource.Dict), NoFilter: true, NoSort: true},
-	}}
+			{Name: "network_id", Type: resource.UUID},
+			{Name: "network_name", Type: resource.String(255)},
+			{Name: "project_id", Type: resource.String(255)},
+			{Name: "tenant_id", Type: resource.String(255)},
+			{Name: "ip_version", Type: resource.Int, Hidden: true},
+			{Name: "total_ips", Type: resource.Int},
+			{Name: "used_ips", Type: resource.Int},
+			{Name: "subnet_ip_availability", Type: resource.ListOf(resource.Dict), NoFilter: true, NoSort: true},
+		}}
 }

@@ -45,7 +45,7 @@ type TypeConfig struct {
 	FlatNetworks []string
 	// VLANRanges maps a physnet to its tenant VLAN ranges; a physnet with
 	// no ranges may only carry provider networks.
-	VLANRanges map[string][]Range
+	VLANRanges   map[string][]Range
 	VNIRanges    []Range // vxlan
 	GeneveRanges []Range // geneve VNIs
 	// GeneveMaxHeader is geneve's max_header_size (Neutron's default 30).

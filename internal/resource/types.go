@@ -131,8 +131,8 @@ func (stringListType) Convert(v any) (any, error) {
 }
 func (stringListType) Parse(s string) (any, error) { return s, nil }
 
-func (anyType) Convert(v any) (any, error) { return v, nil }
-func (anyType) Parse(s string) (any, error)  { return s, nil }
+func (anyType) Convert(v any) (any, error)  { return v, nil }
+func (anyType) Parse(s string) (any, error) { return s, nil }
 
 // show renders a value the way Neutron's messages quote it.
 func show(v any) string {
