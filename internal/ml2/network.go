@@ -91,7 +91,8 @@ func (p *Plugin) createNetwork(ctx context.Context, tx store.Tx, d resource.Doc)
 		}
 	}
 	maxMTU := p.maxMTU(segs)
-	if v, ok := d["mtu"]; ok && v != nil {
+	// An mtu of 0, as absent, means the largest the segments carry.
+	if v, ok := d["mtu"]; ok && v != nil && intOf(v) != 0 {
 		if m := intOf(v); m > int64(maxMTU) {
 			return fault.InvalidInput("Requested MTU is too big, maximum is %d", maxMTU)
 		} else if m < 68 {
@@ -440,6 +441,10 @@ func (n Networks) Update(ctx context.Context, id string, patch resource.Doc, ifR
 			segs, _, err := networkSegments(ctx, tx, id)
 			if err != nil {
 				return err
+			}
+			if intOf(v) == 0 {
+				v = int64(n.maxMTU(segs))
+				patch["mtu"] = v
 			}
 			if m, max := intOf(v), n.maxMTU(segs); m > int64(max) {
 				return fault.InvalidInput("Requested MTU is too big, maximum is %d", max)
