@@ -35,12 +35,51 @@ type SQL struct {
 	wmu    sync.Mutex
 	// cache of rebound statements
 	qcache sync.Map
+	// prepared statements, per database
+	stmts sync.Map // stmtKey -> *sql.Stmt
+}
+
+type stmtKey struct {
+	db *sql.DB
+	q  string
+}
+
+// prepare readies the statements every request uses on both databases,
+// before any transaction holds SQLite's single writer connection: parsing
+// SQL is a tenth of a port create's cost. Statements with IN lists of
+// varying length are not among them and are parsed each time.
+func (s *SQL) prepare(ctx context.Context) error {
+	for _, db := range []*sql.DB{s.writer, s.reader} {
+		for _, q := range hotQueries {
+			q = s.q(q)
+			st, err := db.PrepareContext(ctx, q)
+			if err != nil {
+				return fmt.Errorf("prepare %q: %w", q, err)
+			}
+			s.stmts.Store(stmtKey{db, q}, st)
+		}
+		if s.reader == s.writer {
+			break
+		}
+	}
+	return nil
+}
+
+// prepared returns q's prepared statement on db, or nil.
+func (s *SQL) prepared(db *sql.DB, q string) *sql.Stmt {
+	if v, ok := s.stmts.Load(stmtKey{db, q}); ok {
+		return v.(*sql.Stmt)
+	}
+	return nil
 }
 
 // NewSQL wraps opened databases (reader may be writer) and migrates them.
 func NewSQL(ctx context.Context, d Dialect, writer, reader *sql.DB) (*SQL, error) {
 	s := &SQL{d: d, writer: writer, reader: reader}
 	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -103,6 +142,10 @@ func (s *SQL) migrate(ctx context.Context) error {
 
 // Close closes the databases.
 func (s *SQL) Close() error {
+	s.stmts.Range(func(_, v any) bool {
+		v.(*sql.Stmt).Close()
+		return true
+	})
 	err := s.writer.Close()
 	if s.reader != s.writer {
 		err = errors.Join(err, s.reader.Close())
@@ -135,7 +178,7 @@ func (s *SQL) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(&sqlTx{s: s, tx: tx}); err != nil {
+	if err := fn(&sqlTx{s: s, db: db, tx: tx}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -147,18 +190,66 @@ func (s *SQL) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(
 
 type sqlTx struct {
 	s  *SQL
+	db *sql.DB
 	tx *sql.Tx
 }
 
+// stmt is q prepared for this transaction, or nil if q is not a hot query.
+func (t *sqlTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	st := t.s.prepared(t.db, t.s.q(q))
+	if st == nil {
+		return nil, nil
+	}
+	return t.tx.StmtContext(ctx, st), nil
+}
+
 func (t *sqlTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(ctx, t.s.q(q), args...)
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return t.tx.ExecContext(ctx, t.s.q(q), args...)
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 func (t *sqlTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(ctx, t.s.q(q), args...)
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return t.tx.QueryContext(ctx, t.s.q(q), args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (t *sqlTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := t.stmt(ctx, q)
+	if err != nil || st == nil {
+		return t.tx.QueryRowContext(ctx, t.s.q(q), args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 const recordCols = `kind, id, project_id, parent_id, shared, doc`
+
+const (
+	qGet        = `SELECT ` + recordCols + ` FROM resources WHERE id = ? AND kind = ?`
+	qInsert     = `INSERT INTO resources (` + recordCols + `) VALUES (?, ?, ?, ?, ?, ?)`
+	qUpdate     = `UPDATE resources SET project_id = ?, parent_id = ?, shared = ?, doc = ? WHERE id = ? AND kind = ?`
+	qDelete     = `DELETE FROM resources WHERE id = ? AND kind = ?`
+	qClaimIP    = `INSERT INTO ip_allocations (subnet_id, ip, network_id, port_id) VALUES (?, ?, ?, ?)` + onConflict
+	qReleaseIP  = `DELETE FROM ip_allocations WHERE subnet_id = ? AND ip = ?`
+	qPortIPs    = `SELECT subnet_id, ip, network_id, port_id FROM ip_allocations WHERE port_id = ?`
+	qClaimMAC   = `INSERT INTO mac_addresses (network_id, mac, port_id) VALUES (?, ?, ?)` + onConflict
+	qReleaseMAC = `DELETE FROM mac_addresses WHERE network_id = ? AND mac = ?`
+	onConflict  = ` ON CONFLICT DO NOTHING`
+)
+
+// hotQueries are prepared once per database.
+var hotQueries = []string{qGet, qInsert, qUpdate, qDelete, qClaimIP, qReleaseIP, qPortIPs, qClaimMAC, qReleaseMAC}
 
 func scanRecord(sc interface{ Scan(...any) error }) (*Record, error) {
 	var r Record
@@ -181,7 +272,7 @@ func (t *sqlTx) Lock(ctx context.Context, kind, id string) (*Record, error) {
 }
 
 func (t *sqlTx) get(ctx context.Context, kind, id, suffix string) (*Record, error) {
-	row := t.tx.QueryRowContext(ctx, t.s.q(`SELECT `+recordCols+` FROM resources WHERE id = ? AND kind = ?`+suffix), id, kind)
+	row := t.queryRow(ctx, qGet+suffix, id, kind)
 	r, err := scanRecord(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -239,7 +330,7 @@ func (t *sqlTx) List(ctx context.Context, f Filter) ([]Record, error) {
 func (t *sqlTx) Count(ctx context.Context, f Filter) (int, error) {
 	w, args := where(f)
 	var n int
-	err := t.tx.QueryRowContext(ctx, t.s.q(`SELECT COUNT(*) FROM resources`+w), args...).Scan(&n)
+	err := t.queryRow(ctx, `SELECT COUNT(*) FROM resources`+w, args...).Scan(&n)
 	return n, err
 }
 
@@ -251,7 +342,7 @@ func b2i(b bool) int {
 }
 
 func (t *sqlTx) Insert(ctx context.Context, r *Record) error {
-	_, err := t.exec(ctx, `INSERT INTO resources (`+recordCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err := t.exec(ctx, qInsert,
 		r.Kind, r.ID, r.ProjectID, r.ParentID, b2i(r.Shared), string(r.Doc))
 	if err != nil && t.s.d.IsUnique(err) {
 		return fmt.Errorf("%s %s: %w", r.Kind, r.ID, ErrConflict)
@@ -260,7 +351,7 @@ func (t *sqlTx) Insert(ctx context.Context, r *Record) error {
 }
 
 func (t *sqlTx) Update(ctx context.Context, r *Record) error {
-	res, err := t.exec(ctx, `UPDATE resources SET project_id = ?, parent_id = ?, shared = ?, doc = ? WHERE id = ? AND kind = ?`,
+	res, err := t.exec(ctx, qUpdate,
 		r.ProjectID, r.ParentID, b2i(r.Shared), string(r.Doc), r.ID, r.Kind)
 	if err != nil {
 		return err
@@ -272,7 +363,7 @@ func (t *sqlTx) Update(ctx context.Context, r *Record) error {
 }
 
 func (t *sqlTx) Delete(ctx context.Context, kind, id string) error {
-	res, err := t.exec(ctx, `DELETE FROM resources WHERE id = ? AND kind = ?`, id, kind)
+	res, err := t.exec(ctx, qDelete, id, kind)
 	if err != nil {
 		return err
 	}
@@ -284,7 +375,7 @@ func (t *sqlTx) Delete(ctx context.Context, kind, id string) error {
 
 // claim inserts a row guarded by a key, telling whether it was free.
 func (t *sqlTx) claim(ctx context.Context, q string, args ...any) (bool, error) {
-	res, err := t.exec(ctx, q+` ON CONFLICT DO NOTHING`, args...)
+	res, err := t.exec(ctx, q, args...)
 	if err != nil {
 		if t.s.d.IsUnique(err) {
 			return false, nil
@@ -296,12 +387,12 @@ func (t *sqlTx) claim(ctx context.Context, q string, args ...any) (bool, error) 
 }
 
 func (t *sqlTx) ClaimIP(ctx context.Context, a IPAllocation) (bool, error) {
-	return t.claim(ctx, `INSERT INTO ip_allocations (subnet_id, ip, network_id, port_id) VALUES (?, ?, ?, ?)`,
+	return t.claim(ctx, qClaimIP,
 		a.SubnetID, a.IP, a.NetworkID, a.PortID)
 }
 
 func (t *sqlTx) ReleaseIP(ctx context.Context, subnetID, ip string) error {
-	_, err := t.exec(ctx, `DELETE FROM ip_allocations WHERE subnet_id = ? AND ip = ?`, subnetID, ip)
+	_, err := t.exec(ctx, qReleaseIP, subnetID, ip)
 	return err
 }
 
@@ -335,20 +426,20 @@ func (t *sqlTx) IPs(ctx context.Context, subnetIDs ...string) ([]IPAllocation, e
 }
 
 func (t *sqlTx) PortIPs(ctx context.Context, portID string) ([]IPAllocation, error) {
-	return t.scanIPs(ctx, `SELECT subnet_id, ip, network_id, port_id FROM ip_allocations WHERE port_id = ?`, portID)
+	return t.scanIPs(ctx, qPortIPs, portID)
 }
 
 func (t *sqlTx) ClaimMAC(ctx context.Context, networkID, mac, portID string) (bool, error) {
-	return t.claim(ctx, `INSERT INTO mac_addresses (network_id, mac, port_id) VALUES (?, ?, ?)`, networkID, mac, portID)
+	return t.claim(ctx, qClaimMAC, networkID, mac, portID)
 }
 
 func (t *sqlTx) ReleaseMAC(ctx context.Context, networkID, mac string) error {
-	_, err := t.exec(ctx, `DELETE FROM mac_addresses WHERE network_id = ? AND mac = ?`, networkID, mac)
+	_, err := t.exec(ctx, qReleaseMAC, networkID, mac)
 	return err
 }
 
 func (t *sqlTx) ClaimSegment(ctx context.Context, a SegmentAllocation) (bool, error) {
-	return t.claim(ctx, `INSERT INTO segment_allocations (network_type, physical_network, segmentation_id, segment_id, network_id) VALUES (?, ?, ?, ?, ?)`,
+	return t.claim(ctx, `INSERT INTO segment_allocations (network_type, physical_network, segmentation_id, segment_id, network_id) VALUES (?, ?, ?, ?, ?)`+onConflict,
 		a.NetworkType, a.PhysicalNetwork, a.SegmentationID, a.SegmentID, a.NetworkID)
 }
 
