@@ -375,6 +375,9 @@ func (t *sqlTx) Delete(ctx context.Context, kind, id string) error {
 
 // claim inserts a row guarded by a key, telling whether it was free.
 func (t *sqlTx) claim(ctx context.Context, q string, args ...any) (bool, error) {
+	if !strings.HasSuffix(q, onConflict) {
+		q += onConflict
+	}
 	res, err := t.exec(ctx, q, args...)
 	if err != nil {
 		if t.s.d.IsUnique(err) {
