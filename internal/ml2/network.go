@@ -3,6 +3,7 @@ package ml2
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -535,14 +536,18 @@ func (n Networks) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err != nil {
 			return err
 		}
+		var inUse []string
 		for i := range ports {
 			pd, err := decode(&ports[i])
 			if err != nil {
 				return err
 			}
 			if !slices.Contains(autoDeletedOwners, str(pd["device_owner"])) {
-				return fault.Conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network.", id)
+				inUse = append(inUse, ports[i].ID)
 			}
+		}
+		if len(inUse) > 0 {
+			return fault.Conflict("NetworkInUse", "Unable to complete operation on network %s. There are one or more ports still in use on the network, id for these ports is: %s.", id, strings.Join(inUse, ","))
 		}
 		for i := range ports {
 			if err := tx.Delete(ctx, "port", ports[i].ID); err != nil {

@@ -274,7 +274,7 @@ func (p *Plugin) allocateFixedIPs(ctx context.Context, tx store.Tx, d resource.D
 				return nil, fault.BadRequest("IP address %s is not a valid IP for the specified subnet.", r.IP)
 			}
 			if s.auto() && !isRouterOwner(owner) {
-				return nil, fault.BadRequest("IPv6 address %s cannot be directly assigned to a port on subnet %s as the subnet is configured for automatic addresses", r.IP, s.ID)
+				return nil, fault.InvalidInput("IPv6 address %s cannot be directly assigned to a port on subnet %s as the subnet is configured for automatic addresses", r.IP, s.ID)
 			}
 			if slices.Contains(keep, fixedIP{s.ID, r.IP}) {
 				add(s, r.IP)

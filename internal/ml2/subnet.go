@@ -128,6 +128,11 @@ func subnetsOf(ctx context.Context, tx store.Tx, networkID string) ([]*subnet, [
 
 // Create makes subnets.
 func (s Subnets) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error) {
+	for _, d := range docs {
+		if err := serviceTypesPolicy(ctx, "create", d); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]resource.Doc, 0, len(docs))
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		out = out[:0]
@@ -430,8 +435,20 @@ func (p *Plugin) list(ctx context.Context, f store.Filter) ([]resource.Doc, erro
 	return out, err
 }
 
+// serviceTypesPolicy: only admins set service_types (Neutron's
+// create_subnet:service_types and update_subnet:service_types rules).
+func serviceTypesPolicy(ctx context.Context, action string, d resource.Doc) error {
+	if v, ok := d["service_types"]; ok && len(strList(v)) > 0 && !auth.FromContext(ctx).Admin() {
+		return fault.Forbidden("PolicyNotAuthorized", "(rule:%s_subnet and rule:%s_subnet:service_types) is disallowed by policy", action, action)
+	}
+	return nil
+}
+
 // Update changes a subnet.
 func (s Subnets) Update(ctx context.Context, id string, patch resource.Doc, ifRev int64) (resource.Doc, error) {
+	if err := serviceTypesPolicy(ctx, "update", patch); err != nil {
+		return nil, err
+	}
 	var out resource.Doc
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		rec, d, err := getVisible(ctx, tx, "subnet", id, true, subnetNotFound(id))
