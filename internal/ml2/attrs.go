@@ -2,6 +2,7 @@ package ml2
 
 import (
 	"slices"
+	"strings"
 
 	"muon/internal/fault"
 	"muon/internal/ipam"
@@ -38,6 +39,16 @@ func nonNegative(attr string) func(any) error {
 	return func(v any) error {
 		if v.(int64) < 0 {
 			return fault.BadRequest("Invalid input for %s. Reason: '%d' should be non-negative.", attr, v)
+		}
+		return nil
+	}
+}
+
+// notEmptyString is neutron-lib's type:not_empty_string validator.
+func notEmptyString(attr string) func(any) error {
+	return func(v any) error {
+		if s, _ := v.(string); strings.TrimSpace(s) == "" {
+			return fault.BadRequest("Invalid input for %s. Reason: '%s' Blank strings are not permitted.", attr, s)
 		}
 		return nil
 	}
@@ -208,7 +219,9 @@ func SegmentResource() *resource.Resource {
 
 // SubnetPoolResource is the subnetpool attribute map.
 func SubnetPoolResource() *resource.Resource {
-	return &resource.Resource{Name: "subnetpool", Collection: "subnetpools", Tags: true, Attrs: with(resource.Standard(true, true),
+	return &resource.Resource{Name: "subnetpool", Collection: "subnetpools", Tags: true, Attrs: with(resource.Standard(false, true),
+		// Unlike most resources, a pool's name is required and not blank.
+		resource.Attr{Name: "name", Type: resource.String(255), Post: true, Put: true, Required: true, Validate: notEmptyString("name")},
 		resource.Attr{Name: "prefixes", Type: resource.StringList, Post: true, Put: true, Required: true, NoSort: true},
 		resource.Attr{Name: "default_prefixlen", Type: resource.Int, Post: true, Put: true, Validate: nonNegative("default_prefixlen")},
 		resource.Attr{Name: "min_prefixlen", Type: resource.Int, Post: true, Put: true, Validate: nonNegative("min_prefixlen")},
