@@ -18,6 +18,14 @@ type Credentials struct {
 	Roles     []string
 	// System marks a system-scoped token (cloud administration).
 	System bool
+
+	// Names and domains, as a Keystone token carries them (empty with
+	// noauth).
+	UserName        string
+	UserDomainID    string
+	ProjectName     string
+	ProjectDomainID string
+	DomainName      string // the scope's domain, with DomainID
 }
 
 // Admin tells whether the caller holds the admin role.

@@ -42,4 +42,23 @@ CREATE TABLE segment_allocations (
 	PRIMARY KEY (network_type, physical_network, segmentation_id)
 );
 `,
+	2: `
+CREATE TABLE resource_names (
+	kind  TEXT NOT NULL,
+	scope TEXT NOT NULL DEFAULT '',
+	name  TEXT NOT NULL,
+	id    TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+	PRIMARY KEY (kind, scope, name)
+);
+CREATE INDEX resource_names_id ON resource_names (id);
+
+CREATE TABLE role_assignments (
+	actor_id  TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+	target_id TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+	role_id   TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+	PRIMARY KEY (actor_id, target_id, role_id)
+);
+CREATE INDEX role_assignments_target ON role_assignments (target_id);
+CREATE INDEX role_assignments_role ON role_assignments (role_id);
+`,
 }

@@ -53,6 +53,14 @@ type SegmentAllocation struct {
 	NetworkID       string
 }
 
+// Grant is one role held by an actor (a user) on a target (a project, a
+// domain or the system). In a filter, empty fields do not filter.
+type Grant struct {
+	ActorID  string
+	TargetID string
+	RoleID   string
+}
+
 // Tx is a transaction: every change a request makes happens in one.
 type Tx interface {
 	Get(ctx context.Context, kind, id string) (*Record, error)
@@ -62,6 +70,8 @@ type Tx interface {
 	List(ctx context.Context, f Filter) ([]Record, error)
 	Count(ctx context.Context, f Filter) (int, error)
 	Insert(ctx context.Context, r *Record) error
+	// Ensure inserts r unless a record with its id exists.
+	Ensure(ctx context.Context, r *Record) error
 	Update(ctx context.Context, r *Record) error
 	Delete(ctx context.Context, kind, id string) error
 
@@ -82,6 +92,20 @@ type Tx interface {
 	ReleaseSegment(ctx context.Context, segmentID string) error
 	// SegmentIDs lists the IDs held for a type and physical network.
 	SegmentIDs(ctx context.Context, networkType, physnet string) ([]int64, error)
+
+	// ClaimName records a name, unique among names of a kind in a scope
+	// (users in a domain), for the record id; false means taken.
+	ClaimName(ctx context.Context, kind, scope, name, id string) (bool, error)
+	ReleaseName(ctx context.Context, kind, scope, name string) error
+	// NameID returns the id holding a name, or ErrNotFound.
+	NameID(ctx context.Context, kind, scope, name string) (string, error)
+
+	// AddGrant records a role assignment; false means it is already held.
+	AddGrant(ctx context.Context, g Grant) (bool, error)
+	// RemoveGrant deletes a role assignment, or returns ErrNotFound.
+	RemoveGrant(ctx context.Context, g Grant) error
+	// Grants lists the role assignments matching f.
+	Grants(ctx context.Context, f Grant) ([]Grant, error)
 }
 
 // Store runs transactions.
