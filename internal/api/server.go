@@ -79,6 +79,8 @@ type Config struct {
 	MaxBody int64
 	// Auth wraps the API routes (noauth or Keystone token validation).
 	Auth func(http.Handler) http.Handler
+	// Quotas serves /v2.0/quotas when set.
+	Quotas Quotas
 }
 
 // New builds the API server's handler.
@@ -102,6 +104,9 @@ func New(cfg Config) *Server {
 	for _, svc := range cfg.Services {
 		svc.Res.Init()
 		s.route(api, svc)
+	}
+	if cfg.Quotas != nil {
+		s.routeQuotas(api, cfg.Quotas)
 	}
 	api.HandleFunc("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return errNotFoundPath(r)

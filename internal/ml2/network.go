@@ -60,6 +60,9 @@ func (p *Plugin) createNetwork(ctx context.Context, tx store.Tx, d resource.Doc)
 	if err := p.stamp(ctx, d, true); err != nil {
 		return err
 	}
+	if err := p.checkQuota(ctx, tx, "network", str(d["project_id"])); err != nil {
+		return err
+	}
 	segs, err := p.requestedSegments(d)
 	if err != nil {
 		return err

@@ -74,6 +74,22 @@ type Plugin struct {
 	now   func() time.Time
 	rand  io.Reader
 	types map[string]TypeDriver
+	quota QuotaChecker
+}
+
+// QuotaChecker refuses creates that would take a project past its quota.
+type QuotaChecker interface {
+	Check(ctx context.Context, tx store.Tx, name, project string, n int) error
+}
+
+// UseQuotas makes creates check quotas (none are checked without).
+func (p *Plugin) UseQuotas(q QuotaChecker) { p.quota = q }
+
+func (p *Plugin) checkQuota(ctx context.Context, tx store.Tx, name, project string) error {
+	if p.quota == nil {
+		return nil
+	}
+	return p.quota.Check(ctx, tx, name, project, 1)
 }
 
 // New builds the core plugin and its type drivers.

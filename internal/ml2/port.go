@@ -52,6 +52,9 @@ func (p *Plugin) createPort(ctx context.Context, tx store.Tx, d resource.Doc) er
 	if err := p.stamp(ctx, d, true); err != nil {
 		return err
 	}
+	if err := p.checkQuota(ctx, tx, "port", str(d["project_id"])); err != nil {
+		return err
+	}
 	id := str(d["id"])
 	d["status"] = "DOWN"
 	d["ip_allocation"] = "immediate"
@@ -249,6 +252,10 @@ func (p *Plugin) allocateFixedIPs(ctx context.Context, tx store.Tx, d resource.D
 	if max := p.cfg.MaxFixedIPsPerPort; max > 0 && len(reqs) > max {
 		return nil, fault.BadRequest("Exceeded maximum amount of fixed ips per port.")
 	}
+	// An address asked for by value is not also kept for a subnet-only entry.
+	keep = slices.DeleteFunc(slices.Clone(keep), func(k fixedIP) bool {
+		return slices.ContainsFunc(reqs, func(r fixedIP) bool { return r.IP == k.IP })
+	})
 	for _, r := range reqs {
 		var s *subnet
 		if r.SubnetID != "" {
@@ -256,7 +263,7 @@ func (p *Plugin) allocateFixedIPs(ctx context.Context, tx store.Tx, d resource.D
 				if _, err := tx.Get(ctx, "subnet", r.SubnetID); err != nil {
 					return nil, notFound(err, subnetNotFound(r.SubnetID))
 				}
-				return nil, fault.BadRequest("Invalid input for operation: Failed to create port on network %s, because fixed_ips included invalid subnet %s.", netID, r.SubnetID)
+				return nil, fault.InvalidInput("Failed to create port on network %s, because fixed_ips included invalid subnet %s", netID, r.SubnetID)
 			}
 		} else {
 			for _, c := range subs {
@@ -266,19 +273,15 @@ func (p *Plugin) allocateFixedIPs(ctx context.Context, tx store.Tx, d resource.D
 				}
 			}
 			if s == nil {
-				return nil, fault.BadRequest("IP address %s is not a valid IP for any of the subnets on the specified network.", r.IP)
+				return nil, fault.New(400, "InvalidIpForNetwork", "IP address %s is not a valid IP for any of the subnets on the specified network.", r.IP)
 			}
 		}
 		if r.IP.IsValid() {
 			if !ipam.CheckSubnetIP(s.CIDR, r.IP, owner == "" || isRouterOwner(owner)) {
-				return nil, fault.BadRequest("IP address %s is not a valid IP for the specified subnet.", r.IP)
+				return nil, fault.New(400, "InvalidIpForSubnet", "IP address %s is not a valid IP for the specified subnet.", r.IP)
 			}
 			if s.auto() && !isRouterOwner(owner) {
 				return nil, fault.InvalidInput("IPv6 address %s cannot be directly assigned to a port on subnet %s as the subnet is configured for automatic addresses", r.IP, s.ID)
-			}
-			if slices.Contains(keep, fixedIP{s.ID, r.IP}) {
-				add(s, r.IP)
-				continue
 			}
 			if err := p.claimIP(ctx, tx, s, r.IP, portID); err != nil {
 				return nil, err
@@ -286,7 +289,12 @@ func (p *Plugin) allocateFixedIPs(ctx context.Context, tx store.Tx, d resource.D
 			add(s, r.IP)
 			continue
 		}
+		// A subnet the port already has an address on keeps that address
+		// (keep lists addresses released for the update).
 		if i := slices.IndexFunc(keep, func(k fixedIP) bool { return k.SubnetID == s.ID }); i >= 0 {
+			if err := p.claimIP(ctx, tx, s, keep[i].IP, portID); err != nil {
+				return nil, err
+			}
 			add(s, keep[i].IP)
 			keep = slices.Delete(keep, i, i+1)
 			continue
@@ -584,7 +592,7 @@ func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 			}
 			work := resource.Doc{"id": id, "device_owner": firstOf(patch, d, "device_owner"), "mac_address": firstOf(patch, d, "mac_address"), "fixed_ips": v}
 			// Addresses the port keeps are claimed again below.
-			fixed, err := p.allocateFixedIPs(ctx, tx, work, netID, nil)
+			fixed, err := p.allocateFixedIPs(ctx, tx, work, netID, old)
 			if err != nil {
 				return err
 			}

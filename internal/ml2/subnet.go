@@ -160,6 +160,9 @@ func (p *Plugin) createSubnet(ctx context.Context, tx store.Tx, d resource.Doc) 
 	if err := p.stamp(ctx, d, true); err != nil {
 		return err
 	}
+	if err := p.checkQuota(ctx, tx, "subnet", str(d["project_id"])); err != nil {
+		return err
+	}
 	version := int(intOf(d["ip_version"]))
 	if err := p.subnetFromPool(ctx, tx, d); err != nil {
 		return err

@@ -203,6 +203,9 @@ func (p *Plugin) createSubnetPool(ctx context.Context, tx store.Tx, d resource.D
 	if err := p.stamp(ctx, d, true); err != nil {
 		return err
 	}
+	if err := p.checkQuota(ctx, tx, "subnetpool", str(d["project_id"])); err != nil {
+		return err
+	}
 	parsed, err := parsePrefixList(strList(d["prefixes"]))
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"muon/internal/auth"
 	"muon/internal/ml2"
 	_ "muon/internal/ml2/types" // every type driver
+	"muon/internal/quota"
 	"muon/internal/store"
 	"muon/internal/store/postgres"
 	"muon/internal/store/sqlite"
@@ -32,9 +33,12 @@ type Config struct {
 	// (optionally sqlite:PATH).
 	Database string `toml:"database"`
 	// SQLiteSynchronous is SQLite's synchronous pragma, FULL or NORMAL.
-	SQLiteSynchronous string    `toml:"sqlite_synchronous"`
-	MaxRequestBody    int64     `toml:"max_request_body_size"`
-	ML2               ML2Config `toml:"ml2"`
+	SQLiteSynchronous string `toml:"sqlite_synchronous"`
+	MaxRequestBody    int64  `toml:"max_request_body_size"`
+	// Quotas overrides Neutron's default per-project limits ([quotas]
+	// network = 100, port = 500, ...; -1 is unlimited).
+	Quotas map[string]int64 `toml:"quotas"`
+	ML2    ML2Config        `toml:"ml2"`
 }
 
 // ML2Config is the [ml2] section, named as Neutron's options.
@@ -158,6 +162,11 @@ func New(cfg Config, st store.Store, log *slog.Logger) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	quotas, err := quota.New(cfg.Quotas)
+	if err != nil {
+		return nil, err
+	}
+	p.UseQuotas(quotas)
 	var authn func(http.Handler) http.Handler
 	switch cfg.Auth {
 	case "", "noauth":
@@ -183,6 +192,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (http.Handler, error) {
 			{Res: ml2.IPAvailabilityResource(), Backend: ml2.IPAvailabilities{Plugin: p}, ReadOnly: true},
 		},
 		Tags:       p,
+		Quotas:     &quota.Service{Engine: quotas, Store: st},
 		Extensions: extensions(),
 		MaxBody:    cfg.MaxRequestBody,
 	}), nil

@@ -350,6 +350,11 @@ func (t *sqlTx) Insert(ctx context.Context, r *Record) error {
 	return err
 }
 
+func (t *sqlTx) Ensure(ctx context.Context, r *Record) error {
+	_, err := t.claim(ctx, qInsert, r.Kind, r.ID, r.ProjectID, r.ParentID, b2i(r.Shared), string(r.Doc))
+	return err
+}
+
 func (t *sqlTx) Update(ctx context.Context, r *Record) error {
 	res, err := t.exec(ctx, qUpdate,
 		r.ProjectID, r.ParentID, b2i(r.Shared), string(r.Doc), r.ID, r.Kind)
