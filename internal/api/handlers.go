@@ -104,9 +104,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *Service) erro
 	for i, d := range out {
 		views[i] = res.View(d, cred.Admin(), q.Fields)
 	}
-	body := map[string]any{res.Collection: views}
+	body := map[string]any{res.Key(): views}
 	if q.Limit > 0 {
-		body[res.Collection+"_links"] = pageLinks(r, q, out)
+		body[res.Key()+"_links"] = pageLinks(r, q, out)
 	}
 	writeJSON(w, http.StatusOK, body)
 	return nil
@@ -201,7 +201,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, svc *Service) er
 		for i, d := range made {
 			views[i] = svc.Res.View(d, admin, nil)
 		}
-		writeJSON(w, http.StatusCreated, map[string]any{svc.Res.Collection: views})
+		writeJSON(w, http.StatusCreated, map[string]any{svc.Res.Key(): views})
 		return nil
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{svc.Res.Name: svc.Res.View(made[0], admin, nil)})

@@ -239,7 +239,7 @@ func SubnetPoolResource() *resource.Resource {
 func AddressScopeResource() *resource.Resource {
 	return &resource.Resource{Name: "address_scope", Collection: "address-scopes", Attrs: []resource.Attr{
 		{Name: "id", Type: resource.UUID},
-		{Name: "name", Type: resource.String(255), Post: true, Put: true, Required: true},
+		{Name: "name", Type: resource.String(255), Post: true, Put: true, Default: "", HasDefault: true},
 		{Name: "project_id", Type: resource.String(255), Post: true},
 		{Name: "tenant_id", Type: resource.String(255), Post: true},
 		{Name: "ip_version", Type: resource.Int, Post: true, Required: true, Validate: ipVersion},

@@ -60,6 +60,10 @@ type Resource struct {
 	byName map[string]*Attr
 }
 
+// Key is the collection's key in JSON bodies: the URL's collection with
+// underscores for hyphens ("address-scopes" lists "address_scopes").
+func (r *Resource) Key() string { return strings.ReplaceAll(r.Collection, "-", "_") }
+
 // Attr returns the named attribute, or nil.
 func (r *Resource) Attr(name string) *Attr {
 	if r.byName == nil {
@@ -121,10 +125,10 @@ func (r *Resource) DecodeBody(body []byte, allowBulk bool) ([]Doc, bool, error) 
 	if err := unmarshal(body, &top); err != nil {
 		return nil, false, fault.BadRequest("Failed to parse request. Unable to deserialize the body: %v", err)
 	}
-	if raw, ok := top[r.Collection]; ok && allowBulk && len(top) == 1 {
+	if raw, ok := top[r.Key()]; ok && allowBulk && len(top) == 1 {
 		var items []json.RawMessage
 		if err := unmarshal(raw, &items); err != nil {
-			return nil, false, fault.BadRequest("Invalid input: '%s' must be a list of objects", r.Collection)
+			return nil, false, fault.BadRequest("Invalid input: '%s' must be a list of objects", r.Key())
 		}
 		if len(items) == 0 {
 			return nil, false, fault.BadRequest("Resources required")
@@ -133,7 +137,7 @@ func (r *Resource) DecodeBody(body []byte, allowBulk bool) ([]Doc, bool, error) 
 		for _, it := range items {
 			var one map[string]json.RawMessage
 			if err := unmarshal(it, &one); err != nil {
-				return nil, false, fault.BadRequest("Invalid input: each item of '%s' must be an object", r.Collection)
+				return nil, false, fault.BadRequest("Invalid input: each item of '%s' must be an object", r.Key())
 			}
 			m, ok := one[r.Name]
 			if !ok {
@@ -261,16 +265,20 @@ func (r *Resource) checkKeys(d Doc, admin, create bool) error {
 	return nil
 }
 
+// convert converts and validates one value. As in Neutron, a failed
+// conversion of a boolean or integer (a convert_to function there) is an
+// InvalidInput; any other type mismatch fails a validator, an
+// HTTPBadRequest naming the attribute.
 func (a *Attr) convert(v any) (any, error) {
-	if v == nil {
-		if a.Nullable {
-			return nil, nil
-		}
-		return nil, fault.InvalidInput("'None' is not a valid value for %s", a.Name)
+	if v == nil && a.Nullable {
+		return nil, nil
 	}
 	cv, err := a.Type.Convert(v)
 	if err != nil {
-		return nil, fault.InvalidInput("%s for %s", err.Error(), a.Name)
+		if a.Type == Bool || a.Type == Int {
+			return nil, fault.InvalidInput("%s", err.Error())
+		}
+		return nil, fault.BadRequest("Invalid input for %s. Reason: %s.", a.Name, err.Error())
 	}
 	if a.Validate != nil {
 		if err := a.Validate(cv); err != nil {
