@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"muon/internal/store"
@@ -158,8 +159,7 @@ func (s *Service) listAssignments(w http.ResponseWriter, r *http.Request, _ *val
 		writeJSON(w, http.StatusOK, map[string]any{"role_assignments": []any{}, "links": listLinks(r, s.base(r))})
 		return nil
 	}
-	_, effective := q["effective"]
-	_, names := q["include_names"]
+	effective, names := queryTrue(r, "effective"), queryTrue(r, "include_names")
 	base := s.base(r)
 	out := []map[string]any{}
 	err := s.st.View(r.Context(), func(tx store.Tx) error {
@@ -212,6 +212,15 @@ func (s *Service) listAssignments(w http.ResponseWriter, r *http.Request, _ *val
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"role_assignments": out, "links": listLinks(r, base)})
 	return nil
+}
+
+// queryTrue tells a flag parameter is set: present, and not false.
+func queryTrue(r *http.Request, name string) bool {
+	v, ok := r.URL.Query()[name]
+	if !ok {
+		return false
+	}
+	return len(v) == 0 || !slices.Contains([]string{"false", "0", "no", "off"}, strings.ToLower(v[0]))
 }
 
 // loader reads the records assignments name, each once.

@@ -141,10 +141,10 @@ func (s *Service) update(ctx context.Context, fn func(store.Tx) error) error {
 // never leaves the package.
 
 type domainDoc struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Enabled     bool   `json:"enabled"`
+	ID          string                     `json:"id"`
+	Name        string                     `json:"name"`
+	Description string                     `json:"description"`
+	Enabled     bool                       `json:"enabled"`
 	Tags        []string                   `json:"tags"`
 	Extra       map[string]json.RawMessage `json:"extra,omitempty"`
 }
@@ -161,14 +161,14 @@ type projectDoc struct {
 }
 
 type userDoc struct {
-	ID               string                     `json:"id"`
-	Name             string                     `json:"name"`
-	DomainID         string                     `json:"domain_id"`
-	Enabled          bool                       `json:"enabled"`
-	DefaultProjectID string                     `json:"default_project_id,omitempty"`
-	Description      string                     `json:"description,omitempty"`
-	Email            string                     `json:"email,omitempty"`
-	PasswordHash     string                     `json:"password_hash,omitempty"`
+	ID               string `json:"id"`
+	Name             string `json:"name"`
+	DomainID         string `json:"domain_id"`
+	Enabled          bool   `json:"enabled"`
+	DefaultProjectID string `json:"default_project_id,omitempty"`
+	Description      string `json:"description,omitempty"`
+	Email            string `json:"email,omitempty"`
+	PasswordHash     string `json:"password_hash,omitempty"`
 	// RevokedBefore: tokens issued before it (unix ms) are invalid, as
 	// after a password change.
 	RevokedBefore int64                      `json:"revoked_before,omitempty"`
@@ -188,7 +188,7 @@ type keyDoc struct {
 
 type revocationDoc struct {
 	ID        string `json:"id"`
-	ExpiresAt int64 `json:"expires_at"` // unix ms
+	ExpiresAt int64  `json:"expires_at"` // unix ms
 }
 
 // get reads and decodes a record; a missing one is store.ErrNotFound.
