@@ -170,11 +170,17 @@ func parseFixedIPs(v any) ([]fixedIP, error) {
 			}
 			switch k {
 			case "subnet_id", "subnet":
+				if _, err := resource.UUID.Convert(s); err != nil {
+					return nil, fault.BadRequest("Invalid input for fixed_ips. Reason: %s.", err)
+				}
 				f.SubnetID = s
 			case "ip_address":
 				a, err := ipam.ParseIP(s)
 				if err != nil {
 					return nil, ipam.ForAttr("fixed_ips", err)
+				}
+				if slices.ContainsFunc(out, func(o fixedIP) bool { return o.IP == a }) {
+					return nil, fault.BadRequest("Invalid input for fixed_ips. Reason: Duplicate IP address '%s'.", s)
 				}
 				f.IP = a
 			default:

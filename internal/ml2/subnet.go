@@ -172,7 +172,7 @@ func (p *Plugin) createSubnet(ctx context.Context, tx store.Tx, d resource.Doc) 
 		return ipam.ForAttr("cidr", err)
 	}
 	if ipam.IPVersion(cidr.Addr()) != version {
-		return fault.InvalidInput("Cidr %s has different IP version", str(d["cidr"]))
+		return fault.InvalidInput("cidr '%s' does not match the ip_version '%d'", str(d["cidr"]), version)
 	}
 	d["cidr"] = cidr.String()
 	if err := checkIPv6Modes(d, version, cidr); err != nil {

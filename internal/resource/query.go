@@ -64,7 +64,7 @@ func (r *Resource) ParseQuery(q url.Values) (*Query, error) {
 		case "limit":
 			n, err := strconv.Atoi(vs[len(vs)-1])
 			if err != nil || n < 0 {
-				return nil, fault.BadRequest("Limit must be an integer 0 or greater and not '%s'", vs[len(vs)-1])
+				return nil, fault.New(400, "BadRequest", "Bad limit request: Limit must be an integer 0 or greater and not '%s'.", vs[len(vs)-1])
 			}
 			out.Limit = n
 		case "marker":
@@ -102,6 +102,14 @@ func (r *Resource) ParseQuery(q url.Values) (*Query, error) {
 				k = "project_id"
 			}
 			if a := r.Attr(k); a != nil && !a.NoFilter && !a.Hidden {
+				if a.Type == Bool || a.Type == Int {
+					// Neutron runs filter values through convert_to.
+					for _, v := range vs {
+						if _, err := a.Type.Parse(v); err != nil {
+							return nil, fault.InvalidInput("%s", err.Error())
+						}
+					}
+				}
 				out.Filters[k] = append(out.Filters[k], vs...)
 				continue
 			}

@@ -139,9 +139,10 @@ func (r *Resource) DecodeBody(body []byte, allowBulk bool) ([]Doc, bool, error) 
 			if err := unmarshal(it, &one); err != nil {
 				return nil, false, fault.BadRequest("Invalid input: each item of '%s' must be an object", r.Key())
 			}
+			// An item is {"network": {...}} or the bare {...}, as in Neutron.
 			m, ok := one[r.Name]
 			if !ok {
-				return nil, false, fault.BadRequest("Unable to find '%s' in request body", r.Name)
+				m = it
 			}
 			d, err := decodeMember(m, r.Name)
 			if err != nil {
