@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"golang.org/x/crypto/bcrypt"
 
 	"muon/internal/store"
 	"muon/internal/store/sqlite"
@@ -24,6 +26,11 @@ const (
 	readerPW = "reader-secret"
 	netURL   = "http://127.0.0.1:9696"
 )
+
+func TestMain(m *testing.M) {
+	hashCost = bcrypt.MinCost
+	os.Exit(m.Run())
+}
 
 // clock is a settable clock.
 type clock struct {

@@ -499,8 +499,11 @@ func truncate(pw string) []byte {
 	return b
 }
 
+// hashCost is bcrypt's work factor (tests lower it).
+var hashCost = bcrypt.DefaultCost
+
 func hashPassword(pw string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword(truncate(pw), bcrypt.DefaultCost)
+	h, err := bcrypt.GenerateFromPassword(truncate(pw), hashCost)
 	return string(h), err
 }
 
