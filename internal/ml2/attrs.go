@@ -140,31 +140,57 @@ func PortResource() *resource.Resource {
 		resource.Attr{Name: "binding:vif_type", Type: resource.String(0), AdminOnly: true},
 		resource.Attr{Name: "binding:vif_details", Type: resource.Dict, AdminOnly: true, NoFilter: true, NoSort: true},
 	)}
+	// Ports take tags on create (tag-ports-during-bulk-creation).
+	r.Attr("tags").Post = true
+	r.Attr("tags").Validate = validTags
 	r.ExtraFilters = map[string]func(resource.Doc, []string) bool{
 		"ip_address_substr": func(d resource.Doc, want []string) bool { return fixedIPsHave(d, "ip_address", want, true) },
 	}
 	return r
 }
 
-// matchFixedIPs answers ?fixed_ips=ip_address=X and ?fixed_ips=subnet_id=Y.
+// matchFixedIPs answers ?fixed_ips=ip_address=X and ?fixed_ips=subnet_id=Y:
+// values of one key are any-of, different keys must all match, as
+// Neutron's IN (...) per key.
 func matchFixedIPs(v any, want []string) bool {
 	d := resource.Doc{"fixed_ips": v}
+	byKey := map[string][]string{}
 	for _, w := range want {
 		key, val, ok := cutEq(w)
 		if !ok {
 			return false
 		}
+		byKey[key] = append(byKey[key], val)
+	}
+	for key, vals := range byKey {
 		if key == "ip_address_substr" {
-			if !fixedIPsHave(d, "ip_address", []string{val}, true) {
+			if !fixedIPsHave(d, "ip_address", vals, true) {
 				return false
 			}
 			continue
 		}
-		if !fixedIPsHave(d, key, []string{val}, false) {
+		if !fixedIPsHave(d, key, vals, false) {
 			return false
 		}
 	}
 	return true
+}
+
+// validTags checks tags given on create: at most 255 characters each,
+// no commas, no duplicates.
+func validTags(v any) error {
+	seen := map[string]bool{}
+	for _, t := range v.([]any) {
+		s, _ := t.(string)
+		if s == "" || len(s) > 255 || strings.Contains(s, ",") {
+			return fault.BadRequest("Invalid input for tags. Reason: '%s' is not a valid tag.", s)
+		}
+		if seen[s] {
+			return fault.BadRequest("Invalid input for tags. Reason: Duplicate items in the list: '%s'.", s)
+		}
+		seen[s] = true
+	}
+	return nil
 }
 
 func cutEq(s string) (string, string, bool) {

@@ -136,7 +136,7 @@ func (p *Plugin) stamp(ctx context.Context, d resource.Doc, tags bool) error {
 	ts := p.timestamp()
 	d["created_at"], d["updated_at"] = ts, ts
 	d["revision_number"] = int64(0)
-	if tags {
+	if _, given := d["tags"]; tags && !given {
 		d["tags"] = []any{}
 	}
 	return nil

@@ -120,18 +120,18 @@ func (r *Resource) ParseQuery(q url.Values) (*Query, error) {
 			return nil, fault.BadRequest("[%s] is invalid attribute for filtering", k)
 		}
 	}
-	if len(dirs) > 0 {
-		if len(dirs) != len(out.Sort) {
-			return nil, fault.BadRequest("The number of sort_keys and sort_dirs must be same")
-		}
-		for i, d := range dirs {
-			switch d {
-			case "asc":
-			case "desc":
-				out.Sort[i].Desc = true
-			default:
-				return nil, fault.BadRequest("%s is an invalid value for sort_dir, valid value is 'asc' and 'desc'", d)
-			}
+	// Neutron pairs sort_key and sort_dir by position and wants as many
+	// of each.
+	if len(dirs) != len(out.Sort) {
+		return nil, fault.BadRequest("The number of sort_keys and sort_dirs must be same")
+	}
+	for i, d := range dirs {
+		switch d {
+		case "asc":
+		case "desc":
+			out.Sort[i].Desc = true
+		default:
+			return nil, fault.BadRequest("%s is an invalid value for sort_dir, valid value is 'asc' and 'desc'", d)
 		}
 	}
 	if len(out.Fields) > 0 && !slices.Contains(out.Fields, "id") && (out.Limit > 0 || out.Marker != "") {
