@@ -87,6 +87,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *Service) erro
 			out = append(out, d)
 		}
 	}
+	if out, err = s.readable(ctx, svc, out); err != nil {
+		return err
+	}
 	paging := q.Limit > 0 || q.Marker != "" || len(q.Sort) > 0
 	if paging {
 		resource.Sort(out, q.Sort)
@@ -102,7 +105,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *Service) erro
 	}
 	views := make([]resource.Doc, len(out))
 	for i, d := range out {
-		views[i] = res.View(d, cred.Admin(), q.Fields)
+		views[i] = res.View(d, s.seesAll(cred), q.Fields)
 	}
 	body := map[string]any{res.Key(): views}
 	if q.Limit > 0 {
@@ -160,7 +163,7 @@ func selfURL(r *http.Request) string {
 }
 
 func (s *Server) show(w http.ResponseWriter, r *http.Request, svc *Service) error {
-	d, err := svc.Backend.Get(r.Context(), r.PathValue("id"))
+	d, err := s.showable(r.Context(), svc, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -172,7 +175,7 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request, svc *Service) erro
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{svc.Res.Name: svc.Res.View(d, auth.FromContext(r.Context()).Admin(), fields)})
+	writeJSON(w, http.StatusOK, map[string]any{svc.Res.Name: svc.Res.View(d, s.seesAll(s.cred(r)), fields)})
 	return nil
 }
 
@@ -186,14 +189,21 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, svc *Service) er
 		return err
 	}
 	ctx := r.Context()
-	admin := auth.FromContext(ctx).Admin()
+	admin := s.seesAll(auth.FromContext(ctx))
 	for _, d := range docs {
+		attrs := setAttrs(svc.Res, d, true)
 		if err := svc.Res.PrepareCreate(d, admin); err != nil {
+			return err
+		}
+		if err := s.authorizeCreate(ctx, svc, d, attrs); err != nil {
 			return err
 		}
 	}
 	made, err := svc.Backend.Create(ctx, docs)
 	if err != nil {
+		return err
+	}
+	if made, err = s.readable(ctx, svc, made); err != nil {
 		return err
 	}
 	if bulk {
@@ -208,23 +218,30 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, svc *Service) er
 	return nil
 }
 
-// ifMatch reads If-Match: revision_number=N; -1 when absent.
+// ifMatch reads If-Match: revision_number=N (quoted or not); -1 when
+// absent. Other etags are ignored, as Neutron does.
 func ifMatch(r *http.Request) (int64, error) {
-	h := r.Header.Get("If-Match")
+	h := strings.Join(r.Header.Values("If-Match"), ",")
 	if h == "" {
 		return -1, nil
 	}
+	rev, found := int64(-1), false
 	for part := range strings.SplitSeq(h, ",") {
-		part = strings.TrimSpace(part)
-		if v, ok := strings.CutPrefix(part, "revision_number="); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				return 0, fault.BadRequest("If-Match header has an invalid revision_number: %q", v)
-			}
-			return n, nil
+		part = strings.Trim(strings.TrimPrefix(strings.TrimSpace(part), "W/"), `"`)
+		v, ok := strings.CutPrefix(part, "revision_number=")
+		if !ok {
+			continue
 		}
+		if found {
+			return 0, fault.New(http.StatusBadRequest, "BadRequest", "Bad if-match request: Multiple revision_number etags are not supported.")
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, fault.New(http.StatusBadRequest, "BadRequest", "Bad if-match request: Revision number etag must be in the format of revision_number=<int>.")
+		}
+		rev, found = n, true
 	}
-	return -1, nil
+	return rev, nil
 }
 
 func (s *Server) update(w http.ResponseWriter, r *http.Request, svc *Service) error {
@@ -241,12 +258,19 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, svc *Service) er
 		return err
 	}
 	ctx := r.Context()
-	admin := auth.FromContext(ctx).Admin()
+	admin := s.seesAll(auth.FromContext(ctx))
+	attrs := setAttrs(svc.Res, docs[0], false)
 	if err := svc.Res.PrepareUpdate(docs[0], admin); err != nil {
+		return err
+	}
+	if err := s.authorizeChange(ctx, svc, "update_", r.PathValue("id"), docs[0], attrs); err != nil {
 		return err
 	}
 	d, err := svc.Backend.Update(ctx, r.PathValue("id"), docs[0], rev)
 	if err != nil {
+		return err
+	}
+	if d, err = s.hide(ctx, svc, d); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{svc.Res.Name: svc.Res.View(d, admin, nil)})
@@ -258,6 +282,14 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, svc *Service) er
 	if err != nil {
 		return err
 	}
+	if body, err := s.readBody(w, r); err != nil {
+		return err
+	} else if len(body) > 0 {
+		return fault.BadRequest("Request body is not supported in DELETE.")
+	}
+	if err := s.authorizeChange(r.Context(), svc, "delete_", r.PathValue("id"), nil, nil); err != nil {
+		return err
+	}
 	if err := svc.Backend.Delete(r.Context(), r.PathValue("id"), rev); err != nil {
 		return err
 	}
@@ -265,9 +297,12 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, svc *Service) er
 	return nil
 }
 
-func (s *Server) action(w http.ResponseWriter, r *http.Request, act Action) error {
+func (s *Server) action(w http.ResponseWriter, r *http.Request, svc *Service, name string, act Action) error {
 	body, err := s.readBody(w, r)
 	if err != nil {
+		return err
+	}
+	if err := s.authorizeChange(r.Context(), svc, name, r.PathValue("id"), nil, nil); err != nil {
 		return err
 	}
 	out, err := act(r.Context(), r.PathValue("id"), body)
@@ -281,7 +316,7 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, act Action) erro
 // Tags: /v2.0/{collection}/{id}/tags[/{tag}].
 
 func (s *Server) tagged(r *http.Request, svc *Service) ([]string, error) {
-	d, err := svc.Backend.Get(r.Context(), r.PathValue("id"))
+	d, err := s.showable(r.Context(), svc, r.PathValue("id"))
 	if err != nil {
 		return nil, err
 	}
@@ -309,6 +344,9 @@ func validTag(t string) error {
 
 func (s *Server) editTags(r *http.Request, svc *Service, edit func([]string) ([]string, error)) ([]string, error) {
 	if _, err := s.tagged(r, svc); err != nil {
+		return nil, err
+	}
+	if err := s.authorizeChange(r.Context(), svc, "update_", r.PathValue("id"), nil, nil); err != nil {
 		return nil, err
 	}
 	return s.tags.SetTags(r.Context(), svc.Res.Name, r.PathValue("id"), edit)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"muon/internal/fault"
+	"muon/internal/policy"
 	"muon/internal/resource"
 )
 
@@ -66,6 +68,7 @@ type Server struct {
 	tags       Tagger
 	extensions []Extension
 	maxBody    int64
+	policy     *policy.Enforcer
 	mux        *http.ServeMux
 }
 
@@ -81,6 +84,9 @@ type Config struct {
 	Auth func(http.Handler) http.Handler
 	// Quotas serves /v2.0/quotas when set.
 	Quotas Quotas
+	// Policy authorises every action and attribute; without it only the
+	// attribute maps' admin-only marks apply.
+	Policy *policy.Enforcer
 }
 
 // New builds the API server's handler.
@@ -91,6 +97,7 @@ func New(cfg Config) *Server {
 		tags:       cfg.Tags,
 		extensions: cfg.Extensions,
 		maxBody:    cfg.MaxBody,
+		policy:     cfg.Policy,
 		mux:        http.NewServeMux(),
 	}
 	if s.maxBody == 0 {
@@ -149,8 +156,15 @@ func (s *Server) route(mux *http.ServeMux, svc *Service) {
 		mux.HandleFunc("PUT "+base+"/{id}", s.handle(func(w http.ResponseWriter, r *http.Request) error { return s.update(w, r, svc) }))
 		mux.HandleFunc("DELETE "+base+"/{id}", s.handle(func(w http.ResponseWriter, r *http.Request) error { return s.delete(w, r, svc) }))
 	}
+	// Other methods on a known path are 405, as in Neutron (not the
+	// catch-all 404).
+	notAllowed := s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return fault.New(http.StatusMethodNotAllowed, "HTTPMethodNotAllowed", "The method %s is not allowed for this resource.", r.Method)
+	})
+	mux.HandleFunc(base, notAllowed)
+	mux.HandleFunc(base+"/{id}", notAllowed)
 	for name, act := range svc.Actions {
-		mux.HandleFunc("PUT "+base+"/{id}/"+name, s.handle(func(w http.ResponseWriter, r *http.Request) error { return s.action(w, r, act) }))
+		mux.HandleFunc("PUT "+base+"/{id}/"+name, s.handle(func(w http.ResponseWriter, r *http.Request) error { return s.action(w, r, svc, name, act) }))
 	}
 	if svc.Res.Tags && s.tags != nil {
 		t := base + "/{id}/tags"

@@ -357,3 +357,6 @@ func Page(docs []Doc, q *Query, marker Doc) (page []Doc, more bool) {
 	}
 	return docs, more
 }
+
+// Canonical renders a scalar value as filters compare it.
+func Canonical(v any) string { return canonical(v) }

@@ -17,6 +17,7 @@ import (
 	"muon/internal/auth"
 	"muon/internal/ml2"
 	_ "muon/internal/ml2/types" // every type driver
+	"muon/internal/policy"
 	"muon/internal/quota"
 	"muon/internal/store"
 	"muon/internal/store/postgres"
@@ -38,6 +39,8 @@ type Config struct {
 	// Quotas overrides Neutron's default per-project limits ([quotas]
 	// network = 100, port = 500, ...; -1 is unlimited).
 	Quotas map[string]int64 `toml:"quotas"`
+	// PolicyFile is an operator's policy.yaml over Neutron's default rules.
+	PolicyFile string `toml:"policy_file"`
 	ML2    ML2Config        `toml:"ml2"`
 }
 
@@ -137,6 +140,13 @@ func (c ML2Config) plugin() (ml2.Config, error) {
 	return out, nil
 }
 
+func loadPolicy(path string) (*policy.Enforcer, error) {
+	if path == "" {
+		return policy.New(nil)
+	}
+	return policy.Load(path)
+}
+
 // OpenStore opens the database the configuration names.
 func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 	db := cfg.Database
@@ -167,6 +177,10 @@ func New(cfg Config, st store.Store, log *slog.Logger) (http.Handler, error) {
 		return nil, err
 	}
 	p.UseQuotas(quotas)
+	rules, err := loadPolicy(cfg.PolicyFile)
+	if err != nil {
+		return nil, err
+	}
 	var authn func(http.Handler) http.Handler
 	switch cfg.Auth {
 	case "", "noauth":
@@ -193,6 +207,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (http.Handler, error) {
 		},
 		Tags:       p,
 		Quotas:     &quota.Service{Engine: quotas, Store: st},
+		Policy:     rules,
 		Extensions: extensions(),
 		MaxBody:    cfg.MaxRequestBody,
 	}), nil

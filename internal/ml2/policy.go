@@ -1,0 +1,70 @@
+package ml2
+
+import (
+	"context"
+
+	"muon/internal/resource"
+	"muon/internal/store"
+)
+
+// Targets gives policy the subnets with their network's owner and sharing.
+func (s Subnets) Targets(ctx context.Context, docs []resource.Doc) ([]map[string]any, error) {
+	return s.networkTargets(ctx, docs)
+}
+
+// Targets gives policy the ports with their network's owner and sharing.
+func (p Ports) Targets(ctx context.Context, docs []resource.Doc) ([]map[string]any, error) {
+	return p.networkTargets(ctx, docs)
+}
+
+// networkTargets builds policy targets of documents with a network_id:
+// the document, tenant_id, "network:project_id"/"network:tenant_id" and
+// "shared" (the network's, as policy's shared rule reads it).
+func (p *Plugin) networkTargets(ctx context.Context, docs []resource.Doc) ([]map[string]any, error) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, d := range docs {
+		if id := str(d["network_id"]); id != "" && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	type netInfo struct {
+		project string
+		shared  bool
+	}
+	nets := make(map[string]netInfo, len(ids))
+	if len(ids) > 0 {
+		err := p.st.View(ctx, func(tx store.Tx) error {
+			f := store.Filter{Kind: "network"}
+			if len(ids) <= 500 {
+				f.IDs = ids
+			}
+			recs, err := tx.List(ctx, f)
+			if err != nil {
+				return err
+			}
+			for _, r := range recs {
+				nets[r.ID] = netInfo{project: r.ProjectID, shared: r.Shared}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]map[string]any, len(docs))
+	for i, d := range docs {
+		t := make(map[string]any, len(d)+4)
+		for k, v := range d {
+			t[k] = v
+		}
+		t["tenant_id"] = d["project_id"]
+		n, found := nets[str(d["network_id"])]
+		t["network:project_id"], t["network:tenant_id"] = n.project, n.project
+		t["shared"] = n.shared
+		t["network:found"] = found
+		out[i] = t
+	}
+	return out, nil
+}
