@@ -40,8 +40,8 @@ type Config struct {
 	// network = 100, port = 500, ...; -1 is unlimited).
 	Quotas map[string]int64 `toml:"quotas"`
 	// PolicyFile is an operator's policy.yaml over Neutron's default rules.
-	PolicyFile string `toml:"policy_file"`
-	ML2    ML2Config        `toml:"ml2"`
+	PolicyFile string    `toml:"policy_file"`
+	ML2        ML2Config `toml:"ml2"`
 }
 
 // ML2Config is the [ml2] section, named as Neutron's options.
