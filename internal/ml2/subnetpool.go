@@ -762,7 +762,8 @@ func (p *Plugin) checkPoolAffinity(ctx context.Context, tx store.Tx, netID strin
 	if err != nil {
 		return err
 	}
-	if netScope != "" && (sp == nil || sp.ScopeID != netScope) {
+	// A subnet without a pool fails the pool check below instead.
+	if netScope != "" && sp != nil && sp.ScopeID != netScope {
 		return scopeAffinityError()
 	}
 	for _, s := range subs {

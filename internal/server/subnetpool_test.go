@@ -565,3 +565,62 @@ func TestSubnetPoolConcurrentAllocation(t *testing.T) {
 		}
 	})
 }
+
+// A network's subnets of one family come from one pool, or from pools of
+// one address scope.
+func TestSubnetPoolNetworkAffinity(t *testing.T) {
+	servertest.Stores(t, func(t *testing.T, e *servertest.Env) {
+		c := e.Client("p1", false)
+		sc, err := addressscopes.Create(bg, c, addressscopes.CreateOpts{Name: "s", IPVersion: 4}).Extract()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := mkPool(t, c, body{"name": "a", "prefixes": []string{"10.1.0.0/16"}, "default_prefixlen": 24, "address_scope_id": sc.ID})
+		b := mkPool(t, c, body{"name": "b", "prefixes": []string{"10.2.0.0/16"}, "default_prefixlen": 24, "address_scope_id": sc.ID})
+		plain := mkPool(t, c, body{"name": "plain", "prefixes": []string{"10.3.0.0/16"}, "default_prefixlen": 24})
+		other := mkPool(t, c, body{"name": "other", "prefixes": []string{"10.4.0.0/16"}, "default_prefixlen": 24})
+		add := func(netID string, b body) error {
+			b["network_id"] = netID
+			if _, ok := b["ip_version"]; !ok {
+				b["ip_version"] = 4
+			}
+			return subnets.Create(bg, c, b).Err
+		}
+
+		scoped := mkNet(t, c, body{"name": "scoped"})
+		unscoped := mkNet(t, c, body{"name": "unscoped"})
+		for _, step := range []struct {
+			name   string
+			net    string
+			b      body
+			status int
+			typ    string
+		}{
+			{"scoped-first", scoped.ID, body{"subnetpool_id": a.ID}, 0, ""},
+			{"same-scope-other-pool", scoped.ID, body{"subnetpool_id": b.ID}, 0, ""},
+			{"unscoped-pool", scoped.ID, body{"subnetpool_id": plain.ID}, 400, "NetworkAddressScopeAffinityError"},
+			{"no-pool", scoped.ID, body{"cidr": "192.168.1.0/24"}, 400, "NetworkSubnetPoolAffinityError"},
+			{"v6-no-pool", scoped.ID, body{"ip_version": 6, "cidr": "2001:db8::/64"}, 0, ""},
+			{"plain-first", unscoped.ID, body{"subnetpool_id": plain.ID}, 0, ""},
+			{"plain-again", unscoped.ID, body{"subnetpool_id": plain.ID}, 0, ""},
+			{"other-pool", unscoped.ID, body{"subnetpool_id": other.ID}, 400, "NetworkSubnetPoolAffinityError"},
+			{"scoped-pool", unscoped.ID, body{"subnetpool_id": a.ID}, 400, "NetworkSubnetPoolAffinityError"},
+			{"unpooled", unscoped.ID, body{"cidr": "192.168.2.0/24"}, 400, "NetworkSubnetPoolAffinityError"},
+		} {
+			t.Run(step.name, func(t *testing.T) {
+				err := add(step.net, step.b)
+				if step.status == 0 {
+					if err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				wantFault(t, err, step.status, step.typ)
+			})
+		}
+		n := must[network](t, networks.Get(bg, c, scoped.ID), "network")
+		if n.IPv4AddressScope == nil || *n.IPv4AddressScope != sc.ID || n.IPv6AddressScope != nil {
+			t.Errorf("scopes v4 %v v6 %v, want v4 %s only", n.IPv4AddressScope, n.IPv6AddressScope, sc.ID)
+		}
+	})
+}
