@@ -274,18 +274,32 @@ func TestSubnetPoolExhausted(t *testing.T) {
 		c := e.Client("p1", false)
 		sp := mkPool(t, c, body{"name": "small", "prefixes": []string{"10.20.0.0/24"}, "default_prefixlen": 26})
 		var cidrs []string
+		var firstID string
 		for range 4 {
 			s, err := poolSubnet(c, sp.ID, 26)
 			if err != nil {
 				t.Fatal(err)
 			}
 			cidrs = append(cidrs, s.CIDR)
+			if firstID == "" {
+				firstID = s.ID
+			}
 		}
 		disjoint(t, cidrs, "10.20.0.0/24")
 		_, err := poolSubnet(c, sp.ID, 26)
 		wantFault(t, err, 500, "SubnetAllocationError")
 		_, err = poolSubnet(c, sp.ID, 28)
 		wantFault(t, err, 500, "SubnetAllocationError")
+
+		// Deleting a subnet gives its prefix back.
+		freed := must[subnet](t, subnets.Get(bg, c, firstID), "subnet")
+		if err := subnets.Delete(bg, c, firstID).ExtractErr(); err != nil {
+			t.Fatal(err)
+		}
+		again, err := poolSubnet(c, sp.ID, 26)
+		if err != nil || again.CIDR != freed.CIDR {
+			t.Fatalf("after delete got %s (%v), want the freed %s", again.CIDR, err, freed.CIDR)
+		}
 
 		// Growing the pool makes room again.
 		got, err := subnetpools.AddPrefixes(bg, c, sp.ID, subnetpools.PrefixesOpsOpts{Prefixes: []string{"10.20.1.0/24"}}).Extract()
