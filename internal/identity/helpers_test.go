@@ -2,9 +2,11 @@ package identity
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"muon/internal/store"
+	"muon/internal/store/postgres"
 	"muon/internal/store/sqlite"
 )
 
@@ -59,9 +62,16 @@ type env struct {
 	res  *BootstrapResult
 }
 
+// openStore opens a SQLite file, or a PostgreSQL DSN.
 func openStore(t *testing.T, path string) store.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), path, sqlite.Options{Synchronous: "NORMAL"})
+	var st store.Store
+	var err error
+	if strings.HasPrefix(path, "postgres://") {
+		st, err = postgres.Open(context.Background(), path)
+	} else {
+		st, err = sqlite.Open(context.Background(), path, sqlite.Options{Synchronous: "NORMAL"})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +82,9 @@ func openStore(t *testing.T, path string) store.Store {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{path: filepath.Join(t.TempDir(), "muon.db"), clk: &clock{t: time.Now()}}
+	if strings.HasPrefix(t.Name(), "TestPostgres/") {
+		e.path = freshPostgres(t)
+	}
 	e.st = openStore(t, e.path)
 	t.Cleanup(func() { e.st.Close() })
 	var err error
@@ -160,4 +173,46 @@ func wantCode(t *testing.T, err error, code int) {
 	if !gophercloud.ResponseCodeIs(err, code) {
 		t.Fatalf("want %d, got %v", code, err)
 	}
+}
+
+// TestPostgres runs the tests that write most against PostgreSQL, when
+// MUON_TEST_POSTGRES names a server.
+func TestPostgres(t *testing.T) {
+	if os.Getenv("MUON_TEST_POSTGRES") == "" {
+		if os.Getenv("MUON_E2E") == "1" {
+			t.Fatal("MUON_E2E=1 needs MUON_TEST_POSTGRES")
+		}
+		t.Skip("needs PostgreSQL: set MUON_TEST_POSTGRES")
+	}
+	for name, fn := range map[string]func(*testing.T){
+		"onboarding": TestOnboarding, "crud": TestCRUD, "middleware": TestMiddleware,
+		"restart": TestRestartKeepsTokens, "revoke": TestValidateAndRevoke, "password-auth": TestPasswordAuth,
+	} {
+		t.Run(name, fn)
+	}
+}
+
+// freshPostgres creates a database for one test and drops it afterwards.
+func freshPostgres(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("MUON_TEST_POSTGRES")
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("postgres: %v", err)
+	}
+	name := "muon_identity_" + newID()[:16]
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		admin.Close()
+		t.Fatalf("postgres: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		admin.Exec("DROP DATABASE " + name + " WITH (FORCE)")
+		admin.Close()
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("MUON_TEST_POSTGRES: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }
