@@ -43,7 +43,7 @@ func bench(ctx context.Context, args []string, stdout io.Writer) error {
 			dsn = filepath.Join(dir, "muon.db")
 		}
 		cfg := server.DefaultConfig("")
-		cfg.Database, cfg.SQLiteSynchronous = dsn, *sync
+		cfg.Database, cfg.SQLiteSynchronous, cfg.Auth = dsn, *sync, "noauth"
 		st, err := server.OpenStore(ctx, cfg)
 		if err != nil {
 			return err
@@ -57,7 +57,7 @@ func bench(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: h}
+		srv := &http.Server{Handler: h.API}
 		go srv.Serve(ln)
 		defer srv.Close()
 		*url = "http://" + ln.Addr().String()
@@ -98,6 +98,7 @@ func BenchPorts(ctx context.Context, url string, n, c int) (BenchResult, error) 
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Project-Id", "bench")
+		req.Header.Set("X-Roles", "member")
 		resp, err := client.Do(req)
 		if err != nil {
 			return nil, err

@@ -3,6 +3,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,7 +16,9 @@ import (
 	"strconv"
 	"time"
 
+	"muon/internal/identity"
 	"muon/internal/server"
+	"muon/internal/store"
 )
 
 const usage = `muon: OpenStack Networking, in Go.
@@ -75,26 +78,94 @@ func up(ctx context.Context, args []string, stdout io.Writer) error {
 	dir := fs.String("data-dir", defaultDataDir(), "directory for the database and state")
 	host := fs.String("host", "127.0.0.1", "address to listen on")
 	port := fs.Int("port", 9696, "Networking API port")
-	authn := fs.String("auth", "noauth", "noauth or keystone")
+	idPort := fs.Int("identity-port", 5000, "identity (Keystone v3) port")
+	authn := fs.String("auth", "keystone", "keystone (built-in identity service) or noauth")
+	adminPass := fs.String("admin-password", "", "the admin user's password (default: generated once, kept in DATA-DIR/admin-password)")
+	policyFile := fs.String("policy-file", "", "an operator's policy.yaml over Neutron's default rules")
 	verbose := fs.Bool("v", false, "log every request")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg := server.DefaultConfig(*dir)
-	cfg.Host, cfg.Port, cfg.Auth = *host, *port, *authn
-	return run(ctx, cfg, stdout, *verbose, func(addr string) {
-		fmt.Fprintf(stdout, `muon is up: Networking API v2.0 at http://%[1]s/v2.0 (state in %[2]s)
+	cfg.Host, cfg.Port, cfg.IdentityPort, cfg.Auth, cfg.PolicyFile = *host, *port, *idPort, *authn, *policyFile
+	if cfg.Auth == "noauth" {
+		cfg.IdentityPort = 0
+	}
+	return run(ctx, cfg, stdout, *verbose, func(ctx context.Context, st store.Store, srv *server.Servers) (func(apiAddr, idAddr string), error) {
+		if srv.Identity == nil {
+			return func(addr, _ string) {
+				fmt.Fprintf(stdout, `muon is up: Networking API v2.0 at http://%[1]s/v2.0 (state in %[2]s, auth noauth)
 
-Point the openstack CLI at it (auth %[3]s):
+Point the openstack CLI at it:
   export OS_AUTH_TYPE=none OS_ENDPOINT=http://%[1]s
+  openstack network create demo
+Or drive the API directly (X-Project-Id names the project, X-Roles: admin makes an admin):
+  curl -s -H 'X-Project-Id: demo' -H 'X-Roles: member' http://%[1]s/v2.0/networks
+
+`, addr, *dir)
+			}, nil
+		}
+		clouds, err := bootstrap(ctx, st, *dir, *adminPass, cfg.IdentityURL())
+		if err != nil {
+			return nil, err
+		}
+		return func(addr, idAddr string) {
+			fmt.Fprintf(stdout, `muon is up: Networking API v2.0 at http://%[1]s/v2.0, identity (Keystone v3) at http://%[2]s/v3
+State in %[3]s; the admin password is in %[3]s/admin-password.
+
+Point the openstack CLI at it:
+  export OS_CLIENT_CONFIG_FILE=%[4]s OS_CLOUD=muon-admin   # or muon-demo, muon-reader
   openstack network create demo
   openstack subnet create --network demo --subnet-range 10.0.0.0/24 demo-subnet
   openstack port create --network demo demo-port
-Or drive the API directly:
-  curl -s -H 'X-Project-Id: demo' http://%[1]s/v2.0/networks
 
-`, addr, *dir, *authn)
+`, addr, idAddr, *dir, clouds)
+		}, nil
 	})
+}
+
+// bootstrap makes the identity service's admin, demo and reader users
+// (once) and writes clouds.yaml for them into dir.
+func bootstrap(ctx context.Context, st store.Store, dir, adminPass, identityURL string) (string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", err
+	}
+	secrets := filepath.Join(dir, "passwords.json")
+	var pw struct{ Admin, Demo, Reader string }
+	if b, err := os.ReadFile(secrets); err == nil {
+		if err := json.Unmarshal(b, &pw); err != nil {
+			return "", fmt.Errorf("%s: %w", secrets, err)
+		}
+	}
+	if adminPass != "" {
+		pw.Admin = adminPass
+	}
+	res, err := identity.Bootstrap(ctx, st, identity.BootstrapOptions{AdminPassword: pw.Admin, DemoPassword: pw.Demo, ReaderPassword: pw.Reader})
+	if err != nil {
+		return "", err
+	}
+	// Bootstrap reports the passwords it set; keep what it reports.
+	for _, p := range []struct {
+		got  string
+		keep *string
+	}{{res.AdminPassword, &pw.Admin}, {res.DemoPassword, &pw.Demo}, {res.ReaderPassword, &pw.Reader}} {
+		if p.got != "" {
+			*p.keep = p.got
+		}
+	}
+	res.AdminPassword, res.DemoPassword, res.ReaderPassword = pw.Admin, pw.Demo, pw.Reader
+	b, _ := json.MarshalIndent(pw, "", "  ")
+	if err := os.WriteFile(secrets, b, 0o600); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "admin-password"), []byte(pw.Admin+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	clouds := filepath.Join(dir, "clouds.yaml")
+	if err := identity.WriteCloudsYAML(clouds, identityURL, res); err != nil {
+		return "", err
+	}
+	return clouds, nil
 }
 
 func serve(ctx context.Context, args []string, stdout io.Writer) error {
@@ -122,13 +193,23 @@ func serve(ctx context.Context, args []string, stdout io.Writer) error {
 	if *db != "" {
 		cfg.Database = *db
 	}
-	return run(ctx, cfg, stdout, *verbose, func(addr string) {
-		fmt.Fprintf(stdout, "muon server: listening on http://%s\n", addr)
+	return run(ctx, cfg, stdout, *verbose, func(context.Context, store.Store, *server.Servers) (func(string, string), error) {
+		return func(addr, idAddr string) {
+			fmt.Fprintf(stdout, "muon server: Networking API on http://%s\n", addr)
+			if idAddr != "" {
+				fmt.Fprintf(stdout, "muon server: identity on http://%s\n", idAddr)
+			}
+		}, nil
 	})
 }
 
-// run serves the API until ctx ends.
-func run(ctx context.Context, cfg server.Config, stdout io.Writer, verbose bool, ready func(addr string)) error {
+// starter runs once the servers are built and before they listen; the
+// function it returns is told the addresses they listen on.
+type starter func(ctx context.Context, st store.Store, srv *server.Servers) (func(apiAddr, identityAddr string), error)
+
+// run serves the API (and the identity service, when built in) until ctx
+// ends.
+func run(ctx context.Context, cfg server.Config, stdout io.Writer, verbose bool, start starter) error {
 	level := slog.LevelInfo
 	if verbose {
 		level = slog.LevelDebug
@@ -139,24 +220,56 @@ func run(ctx context.Context, cfg server.Config, stdout io.Writer, verbose bool,
 		return err
 	}
 	defer st.Close()
-	h, err := server.New(cfg, st, log)
+	srv, err := server.New(cfg, st, log)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	ready, err := start(ctx, st, srv)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	ready(ln.Addr().String())
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	handlers := []http.Handler{srv.API}
+	ports := []int{cfg.Port}
+	if srv.Identity != nil {
+		handlers = append(handlers, srv.Identity.Handler())
+		ports = append(ports, cfg.IdentityPort)
 	}
-	return nil
+	var lns []net.Listener
+	for _, p := range ports {
+		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(p)))
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return err
+		}
+		lns = append(lns, ln)
+	}
+	errs := make(chan error, len(lns))
+	var servers []*http.Server
+	for i, ln := range lns {
+		hs := &http.Server{Handler: handlers[i], ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, hs)
+		go func() {
+			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- err
+			}
+		}()
+	}
+	idAddr := ""
+	if len(lns) > 1 {
+		idAddr = lns[1].Addr().String()
+	}
+	ready(lns[0].Addr().String(), idAddr)
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errs:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, hs := range servers {
+		hs.Shutdown(sctx)
+	}
+	return serveErr
 }

@@ -3,6 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 	"io"
 	"net"
 	"net/http"
@@ -42,24 +46,31 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// TestUp runs `muon up` as a user would and talks to it, then stops it
-// and starts it again over the same data directory: state persists.
+// TestUp runs `muon up` as a user would: it authenticates with the
+// bootstrap admin's password through the built-in identity service (the
+// client's real auth path, endpoint from the catalog), creates a network,
+// and after a restart over the same data directory the token still works
+// and the network is still there.
 func TestUp(t *testing.T) {
 	dir := t.TempDir()
-	port := freePort(t)
+	port, idPort := freePort(t), freePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	start := func() (context.CancelFunc, chan int, *syncBuffer) {
 		ctx, cancel := context.WithCancel(context.Background())
 		out := &syncBuffer{}
 		done := make(chan int, 1)
 		go func() {
-			done <- Main(ctx, []string{"muon", "up", "--data-dir", dir, "--port", strconv.Itoa(port)}, out)
+			done <- Main(ctx, []string{"muon", "up", "--data-dir", dir, "--port", strconv.Itoa(port), "--identity-port", strconv.Itoa(idPort)}, out)
 		}()
-		for range 100 {
+		for range 250 {
 			if strings.Contains(out.String(), "muon is up") {
 				return cancel, done, out
 			}
-			time.Sleep(20 * time.Millisecond)
+			select {
+			case code := <-done:
+				t.Fatalf("muon up exited %d: %s", code, out.String())
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
 		cancel()
 		t.Fatalf("muon up did not come up; printed %q", out.String())
@@ -72,17 +83,34 @@ func TestUp(t *testing.T) {
 		}
 	}
 	cancel, done, out := start()
-	if !strings.Contains(out.String(), "OS_ENDPOINT="+strings.TrimPrefix(base, "")) {
+	if !strings.Contains(out.String(), "OS_CLOUD=muon-admin") {
 		t.Errorf("muon up does not say how to point the openstack CLI at it:\n%s", out.String())
 	}
-	resp, err := http.Post(base+"/v2.0/networks", "application/json", strings.NewReader(`{"network": {"name": "kept"}}`))
+	clouds, err := os.ReadFile(filepath.Join(dir, "clouds.yaml"))
+	if err != nil || !strings.Contains(string(clouds), "127.0.0.1:"+strconv.Itoa(idPort)) {
+		t.Fatalf("clouds.yaml: %v\n%s", err, clouds)
+	}
+	pw, err := os.ReadFile(filepath.Join(dir, "admin-password"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create network: %d", resp.StatusCode)
+	ctx := context.Background()
+	provider, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
+		IdentityEndpoint: "http://127.0.0.1:" + strconv.Itoa(idPort) + "/v3",
+		Username:         "admin", Password: strings.TrimSpace(string(pw)), DomainName: "Default",
+		Scope: &gophercloud.AuthScope{ProjectName: "admin", DomainName: "Default"},
+	})
+	if err != nil {
+		t.Fatalf("authenticate as admin: %v", err)
 	}
+	nc, err := openstack.NewNetworkV2(provider, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatalf("network endpoint from the catalog: %v", err)
+	}
+	if _, err := networks.Create(ctx, nc, networks.CreateOpts{Name: "kept"}).Extract(); err != nil {
+		t.Fatalf("create network: %v", err)
+	}
+	token := provider.Token()
 	stop(cancel, done)
 	if _, err := os.Stat(filepath.Join(dir, "muon.db")); err != nil {
 		t.Fatalf("no database in the data directory: %v", err)
@@ -90,14 +118,24 @@ func TestUp(t *testing.T) {
 
 	cancel, done, _ = start()
 	defer stop(cancel, done)
-	resp, err = http.Get(base + "/v2.0/networks?name=kept")
+	req, _ := http.NewRequest("GET", base+"/v2.0/networks?name=kept", nil)
+	req.Header.Set("X-Auth-Token", token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), `"name":"kept"`) {
-		t.Errorf("after a restart the network is gone: %s", body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"name":"kept"`) {
+		t.Errorf("after a restart, with the old token: %d %s", resp.StatusCode, body)
+	}
+	resp, err = http.Get(base + "/v2.0/networks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Keystone uri=") {
+		t.Errorf("no token: %d, WWW-Authenticate %q; want 401 and a Keystone challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 }
 

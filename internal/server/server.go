@@ -6,15 +6,19 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"muon/internal/api"
 	"muon/internal/auth"
+	"muon/internal/identity"
 	"muon/internal/ml2"
 	_ "muon/internal/ml2/types" // every type driver
 	"muon/internal/policy"
@@ -40,8 +44,33 @@ type Config struct {
 	// network = 100, port = 500, ...; -1 is unlimited).
 	Quotas map[string]int64 `toml:"quotas"`
 	// PolicyFile is an operator's policy.yaml over Neutron's default rules.
-	PolicyFile string    `toml:"policy_file"`
-	ML2        ML2Config `toml:"ml2"`
+	PolicyFile string `toml:"policy_file"`
+	// PublicURL is the Networking API's URL in the service catalog
+	// (default http://HOST:PORT).
+	PublicURL string `toml:"public_url"`
+	// IdentityPort serves the built-in identity service (auth keystone
+	// without [keystone_authtoken]); IdentityPublicURL is its URL for
+	// clients (default http://HOST:IDENTITY_PORT).
+	IdentityPort      int    `toml:"identity_port"`
+	IdentityPublicURL string `toml:"identity_public_url"`
+	// TokenTTL is the built-in identity's token lifetime ("1h").
+	TokenTTL string `toml:"token_ttl"`
+	// Keystone, when its auth_url is set, is an external Keystone that
+	// validates tokens instead of the built-in identity service.
+	Keystone KeystoneConfig `toml:"keystone_authtoken"`
+	ML2      ML2Config      `toml:"ml2"`
+}
+
+// KeystoneConfig is the [keystone_authtoken] section, named as
+// keystonemiddleware's options.
+type KeystoneConfig struct {
+	AuthURL           string `toml:"auth_url"`
+	Username          string `toml:"username"`
+	Password          string `toml:"password"`
+	UserDomainName    string `toml:"user_domain_name"`
+	ProjectName       string `toml:"project_name"`
+	ProjectDomainName string `toml:"project_domain_name"`
+	CacheTime         string `toml:"token_cache_time"` // "60s"
 }
 
 // ML2Config is the [ml2] section, named as Neutron's options.
@@ -63,7 +92,7 @@ type ML2Config struct {
 // DefaultConfig is a single-host configuration with a SQLite file in dir.
 func DefaultConfig(dir string) Config {
 	return Config{
-		Host: "127.0.0.1", Port: 9696, Auth: "noauth",
+		Host: "127.0.0.1", Port: 9696, Auth: "keystone", IdentityPort: 5000,
 		Database: filepath.Join(dir, "muon.db"), SQLiteSynchronous: "FULL",
 	}
 }
@@ -163,7 +192,7 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 }
 
 // New builds the API handler over an open store.
-func New(cfg Config, st store.Store, log *slog.Logger) (http.Handler, error) {
+func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 	pcfg, err := cfg.ML2.plugin()
 	if err != nil {
 		return nil, err
@@ -181,17 +210,23 @@ func New(cfg Config, st store.Store, log *slog.Logger) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	out := &Servers{}
 	var authn func(http.Handler) http.Handler
 	switch cfg.Auth {
-	case "", "noauth":
+	case "noauth":
 		authn = auth.NoAuth
-	case "keystone":
-		return nil, fmt.Errorf("auth keystone: the identity service is not built yet; use noauth")
+	case "", "keystone":
+		v, id, err := cfg.identity(st, log)
+		if err != nil {
+			return nil, err
+		}
+		out.Identity = id
+		authn = identity.Middleware(v, cfg.identityURL())
 	default:
 		return nil, fmt.Errorf("auth %q: want noauth or keystone", cfg.Auth)
 	}
 	pools := ml2.SubnetPools{Plugin: p}
-	return api.New(api.Config{
+	out.API = api.New(api.Config{
 		Log:  log,
 		Auth: authn,
 		Services: []*api.Service{
@@ -210,5 +245,76 @@ func New(cfg Config, st store.Store, log *slog.Logger) (http.Handler, error) {
 		Policy:     rules,
 		Extensions: extensions(),
 		MaxBody:    cfg.MaxRequestBody,
-	}), nil
+	})
+	return out, nil
 }
+
+// Servers is what one configuration serves: the Networking API and, when
+// the identity service is built in, Keystone's v3 API.
+type Servers struct {
+	API      http.Handler
+	Identity *identity.Service // nil with noauth or an external Keystone
+}
+
+// identity builds the token validator: an external Keystone's when
+// [keystone_authtoken] names one, else the built-in identity service's.
+func (c Config) identity(st store.Store, log *slog.Logger) (identity.Validator, *identity.Service, error) {
+	if k := c.Keystone; k.AuthURL != "" {
+		ttl, err := parseDuration(k.CacheTime, 60*time.Second)
+		if err != nil {
+			return nil, nil, fmt.Errorf("keystone_authtoken token_cache_time: %w", err)
+		}
+		v, err := identity.NewRemote(identity.RemoteConfig{
+			AuthURL: k.AuthURL, Username: k.Username, Password: k.Password,
+			UserDomainName: k.UserDomainName, ProjectName: k.ProjectName,
+			ProjectDomainName: k.ProjectDomainName, CacheTTL: ttl,
+		})
+		return v, nil, err
+	}
+	ttl, err := parseDuration(c.TokenTTL, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("token_ttl: %w", err)
+	}
+	svc, err := identity.New(identity.Config{PublicURL: c.identityURL(), NetworkURL: c.networkURL(), TokenTTL: ttl}, st, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return svc.Validator(), svc, nil
+}
+
+func parseDuration(s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// reachable is the host clients use: a wildcard listen address means
+// loopback for the URLs Muon hands out.
+func (c Config) reachable() string {
+	switch c.Host {
+	case "", "0.0.0.0", "::":
+		return "127.0.0.1"
+	}
+	return c.Host
+}
+
+func (c Config) identityURL() string {
+	if c.Keystone.AuthURL != "" {
+		return strings.TrimSuffix(strings.TrimSuffix(c.Keystone.AuthURL, "/"), "/v3")
+	}
+	if c.IdentityPublicURL != "" {
+		return c.IdentityPublicURL
+	}
+	return "http://" + net.JoinHostPort(c.reachable(), strconv.Itoa(c.IdentityPort))
+}
+
+func (c Config) networkURL() string {
+	if c.PublicURL != "" {
+		return c.PublicURL
+	}
+	return "http://" + net.JoinHostPort(c.reachable(), strconv.Itoa(c.Port))
+}
+
+// IdentityURL is where the identity service is reached (no /v3).
+func (c Config) IdentityURL() string { return c.identityURL() }

@@ -53,6 +53,7 @@ func Start(t testing.TB, kind string, edit func(*server.Config)) *Env {
 	t.Helper()
 	cfg := server.DefaultConfig(t.TempDir())
 	cfg.SQLiteSynchronous = "NORMAL"
+	cfg.Auth = "noauth"
 	if kind == "postgres" {
 		cfg.Database = freshPostgres(t)
 	} else {
@@ -71,7 +72,7 @@ func Start(t testing.TB, kind string, edit func(*server.Config)) *Env {
 		st.Close()
 		t.Fatalf("server: %v", err)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(h.API)
 	t.Cleanup(func() {
 		srv.Close()
 		st.Close()
