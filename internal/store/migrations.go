@@ -61,4 +61,16 @@ CREATE TABLE role_assignments (
 CREATE INDEX role_assignments_target ON role_assignments (target_id);
 CREATE INDEX role_assignments_role ON role_assignments (role_id);
 `,
+	3: `
+CREATE TABLE rbac_grants (
+	policy_id      TEXT PRIMARY KEY REFERENCES resources (id) ON DELETE CASCADE,
+	object_type    TEXT NOT NULL,
+	object_id      TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+	target_project TEXT NOT NULL,
+	action         TEXT NOT NULL,
+	UNIQUE (object_type, object_id, target_project, action)
+);
+CREATE INDEX rbac_grants_target ON rbac_grants (target_project, object_id);
+CREATE INDEX rbac_grants_object ON rbac_grants (object_id);
+`,
 }

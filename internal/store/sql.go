@@ -304,6 +304,14 @@ func where(f Filter) (string, []any) {
 		if f.OrShared {
 			b.WriteString(" OR shared = 1")
 		}
+		if f.GrantedTo != "" {
+			col := "id"
+			if f.GrantedParent {
+				col = "parent_id"
+			}
+			b.WriteString(" OR " + col + " IN (SELECT object_id FROM rbac_grants WHERE target_project = ?)")
+			args = append(args, f.GrantedTo)
+		}
 		b.WriteString(")")
 	}
 	return b.String(), args

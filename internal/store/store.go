@@ -34,6 +34,22 @@ type Filter struct {
 	Projects []string
 	// OrShared widens Projects to shared records too.
 	OrShared bool
+	// GrantedTo widens Projects to the records an RBAC grant shares with
+	// this project: a grant's object or, with GrantedParent, the records
+	// whose parent it is (a network's subnets).
+	GrantedTo     string
+	GrantedParent bool
+}
+
+// RBACGrant is what one RBAC policy grants: an action on an object to a
+// target project ("*" for every project). In a filter, empty fields do
+// not filter.
+type RBACGrant struct {
+	PolicyID   string
+	ObjectType string
+	ObjectID   string
+	Target     string
+	Action     string
 }
 
 // IPAllocation is one address held by a port on a subnet.
@@ -106,6 +122,15 @@ type Tx interface {
 	RemoveGrant(ctx context.Context, g Grant) error
 	// Grants lists the role assignments matching f.
 	Grants(ctx context.Context, f Grant) ([]Grant, error)
+
+	// AddRBACGrant records a policy's grant; false means an equal grant
+	// (object, target, action) is held by another policy.
+	AddRBACGrant(ctx context.Context, g RBACGrant) (bool, error)
+	// RetargetRBACGrant moves a policy's grant to another target; false
+	// means an equal grant is held by another policy.
+	RetargetRBACGrant(ctx context.Context, policyID, target string) (bool, error)
+	// RBACGrants lists the grants matching f.
+	RBACGrants(ctx context.Context, f RBACGrant) ([]RBACGrant, error)
 }
 
 // Store runs transactions.
