@@ -81,6 +81,14 @@ func (p *Plugin) createNetwork(ctx context.Context, tx store.Tx, d resource.Doc)
 	if err := tx.Insert(ctx, rec); err != nil {
 		return err
 	}
+	// shared and router:external are the owner's wildcard RBAC policies.
+	for attr, action := range map[string]string{"shared": accessShared, "router:external": accessExternal} {
+		if boolOf(d[attr]) {
+			if err := p.addWildcard(ctx, tx, id, str(d["project_id"]), action); err != nil {
+				return err
+			}
+		}
+	}
 	if segs == nil {
 		seg, err := p.tenantSegment(ctx, tx, id)
 		if err != nil {
@@ -380,6 +388,9 @@ func (n Networks) Get(ctx context.Context, id string) (resource.Doc, error) {
 		if err := withSubnets(ctx, tx, []resource.Doc{d}); err != nil {
 			return err
 		}
+		if err := sharedFor(ctx, tx, []resource.Doc{d}); err != nil {
+			return err
+		}
 		return fillAddressScopes(ctx, tx, []resource.Doc{d})
 	})
 	return d, err
@@ -408,6 +419,9 @@ func (n Networks) List(ctx context.Context, q *resource.Query) ([]resource.Doc, 
 		if err := withSubnets(ctx, tx, out); err != nil {
 			return err
 		}
+		if err := sharedFor(ctx, tx, out); err != nil {
+			return err
+		}
 		return fillAddressScopes(ctx, tx, out)
 	})
 	return out, err
@@ -431,12 +445,13 @@ func (n Networks) Update(ctx context.Context, id string, patch resource.Doc, ifR
 		if _, ok := patch["router:external"]; ok && !cred.Admin() {
 			return fault.Forbidden("PolicyNotAuthorized", "(rule:update_network:router:external) is disallowed by policy")
 		}
+		wasShared, wasExternal := boolOf(d["shared"]), boolOf(d["router:external"])
 		if sh, ok := patch["shared"]; ok && sh != d["shared"] {
 			if !cred.Admin() {
 				return fault.Forbidden("PolicyNotAuthorized", "(rule:update_network:shared) is disallowed by policy")
 			}
 			if !boolOf(sh) {
-				if err := n.checkUnshare(ctx, tx, id, rec.ProjectID); err != nil {
+				if err := n.checkUnshare(ctx, tx, rec); err != nil {
 					return err
 				}
 			}
@@ -466,7 +481,13 @@ func (n Networks) Update(ctx context.Context, id string, patch resource.Doc, ifR
 		if changed {
 			n.touch(d)
 		}
-		shared := boolOf(d["shared"]) || boolOf(d["router:external"])
+		if err := n.sharePolicies(ctx, tx, rec, wasShared, wasExternal, d); err != nil {
+			return err
+		}
+		shared, err := hasWildcard(ctx, tx, id)
+		if err != nil {
+			return err
+		}
 		if shared != rec.Shared {
 			if err := n.shareSubnets(ctx, tx, id, shared); err != nil {
 				return err
@@ -480,27 +501,48 @@ func (n Networks) Update(ctx context.Context, id string, patch resource.Doc, ifR
 			return err
 		}
 		out = d
-		return withSubnets(ctx, tx, []resource.Doc{d})
+		if err := withSubnets(ctx, tx, []resource.Doc{d}); err != nil {
+			return err
+		}
+		return sharedFor(ctx, tx, []resource.Doc{d})
 	})
 	return out, err
 }
 
-// checkUnshare refuses to unshare a network other projects use.
-func (p *Plugin) checkUnshare(ctx context.Context, tx store.Tx, networkID, owner string) error {
-	ports, err := tx.List(ctx, store.Filter{Kind: "port", Parents: []string{networkID}})
+// checkUnshare refuses to unshare a network that projects with no other
+// access_as_shared policy use.
+func (p *Plugin) checkUnshare(ctx context.Context, tx store.Tx, nrec *store.Record) error {
+	inUse, err := inUseAfter(ctx, tx, nrec, "", "*")
 	if err != nil {
 		return err
 	}
-	for i := range ports {
-		if ports[i].ProjectID == owner {
-			continue
-		}
-		d, err := decode(&ports[i])
-		if err != nil {
-			return err
-		}
-		if !slices.Contains(autoDeletedOwners, str(d["device_owner"])) {
-			return fault.Conflict("InvalidSharedSetting", "Unable to reconfigure sharing settings for network %s. Multiple tenants are using it.", networkID)
+	if inUse {
+		return fault.Conflict("InvalidSharedSetting", "Unable to reconfigure sharing settings for network %s. Multiple tenants are using it.", nrec.ID)
+	}
+	return nil
+}
+
+// sharePolicies turns changes of shared and router:external into the
+// owner's wildcard policies: shared=False drops the wildcard
+// access_as_shared one, router:external=False every access_as_external one.
+func (p *Plugin) sharePolicies(ctx context.Context, tx store.Tx, rec *store.Record, wasShared, wasExternal bool, d resource.Doc) error {
+	for _, c := range []struct {
+		was, now bool
+		action   string
+		target   string
+	}{
+		{wasShared, boolOf(d["shared"]), accessShared, "*"},
+		{wasExternal, boolOf(d["router:external"]), accessExternal, ""},
+	} {
+		switch {
+		case c.now && !c.was:
+			if err := p.addWildcard(ctx, tx, rec.ID, rec.ProjectID, c.action); err != nil {
+				return err
+			}
+		case c.was && !c.now:
+			if err := dropPolicies(ctx, tx, rec.ID, c.action, c.target); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -557,7 +599,7 @@ func (n Networks) Delete(ctx context.Context, id string, ifRev int64) error {
 				return err
 			}
 		}
-		for _, kind := range []string{"subnet", "segment"} {
+		for _, kind := range []string{"subnet", "segment", "rbac_policy"} {
 			recs, err := tx.List(ctx, store.Filter{Kind: kind, Parents: []string{id}})
 			if err != nil {
 				return err

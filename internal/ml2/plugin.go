@@ -231,6 +231,10 @@ func scope(ctx context.Context, kind string, sharable bool) store.Filter {
 	if !cred.Admin() {
 		f.Projects = []string{cred.ProjectID}
 		f.OrShared = sharable
+		if sharable && (kind == "network" || kind == "subnet") {
+			f.GrantedTo = cred.ProjectID
+			f.GrantedParent = kind == "subnet"
+		}
 	}
 	return f
 }
@@ -260,10 +264,31 @@ func getVisible(ctx context.Context, tx store.Tx, kind, id string, lock bool, nf
 		return nil, nil, notFound(err, nf)
 	}
 	if !visible(ctx, r) {
-		return nil, nil, nf
+		ok, err := granted(ctx, tx, r)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			return nil, nil, nf
+		}
 	}
 	d, err := decode(r)
 	return r, d, err
+}
+
+// granted tells whether an RBAC grant shares a network (or a subnet's
+// network) with the caller's project.
+func granted(ctx context.Context, tx store.Tx, r *store.Record) (bool, error) {
+	obj := r.ID
+	switch r.Kind {
+	case "network":
+	case "subnet":
+		obj = r.ParentID
+	default:
+		return false, nil
+	}
+	gs, err := tx.RBACGrants(ctx, store.RBACGrant{ObjectID: obj, Target: auth.FromContext(ctx).ProjectID})
+	return len(gs) > 0, err
 }
 
 // ownerOnly refuses changes by callers who may see but not own a record.

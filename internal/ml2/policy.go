@@ -2,7 +2,9 @@ package ml2
 
 import (
 	"context"
+	"slices"
 
+	"muon/internal/auth"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -44,8 +46,23 @@ func (p *Plugin) networkTargets(ctx context.Context, docs []resource.Doc) ([]map
 			if err != nil {
 				return err
 			}
+			caller := auth.FromContext(ctx).ProjectID
+			var grants []store.RBACGrant
+			fetched := false
 			for _, r := range recs {
-				nets[r.ID] = netInfo{project: r.ProjectID, shared: r.Shared}
+				shared := r.Shared
+				if !shared && r.ProjectID != caller {
+					// An access_as_shared policy for the caller's project
+					// shares the network with it.
+					if !fetched {
+						if grants, err = tx.RBACGrants(ctx, store.RBACGrant{ObjectType: "network", Target: caller, Action: accessShared}); err != nil {
+							return err
+						}
+						fetched = true
+					}
+					shared = slices.ContainsFunc(grants, func(g store.RBACGrant) bool { return g.ObjectID == r.ID })
+				}
+				nets[r.ID] = netInfo{project: r.ProjectID, shared: shared}
 			}
 			return nil
 		})

@@ -45,6 +45,7 @@ func extensions() []api.Extension {
 		e("dns-domain-ports", "dns_domain for ports", "Allows the DNS domain to be specified for a network port.", "2017-04-24T10:00:00-00:00"),
 		e("subnet-dns-publish-fixed-ip", "Subnet DNS publish fixed IP", "Support choosing to publish DNS records for IPs from a subnet", "2019-05-24T10:00:00-00:00"),
 		e("external-net", "Neutron external network", "Adds external network attribute to network resource.", "2013-01-14T10:00:00-00:00"),
+		e("rbac-policies", "RBAC Policies", "Allows creation and modification of policies that control tenant access to resources.", "2015-06-17T12:15:12-00:00"),
 		e("uplink-status-propagation", "Uplink status propagation extension", "Provides ability to propagate port uplink status.", "2018-05-31T18:00:00-00:00"),
 	}
 }

@@ -239,6 +239,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 			{Res: ml2.AddressScopeResource(), Backend: ml2.AddressScopes{Plugin: p}},
 			{Res: ml2.SegmentResource(), Backend: ml2.Segments{Plugin: p}},
 			{Res: ml2.IPAvailabilityResource(), Backend: ml2.IPAvailabilities{Plugin: p}, ReadOnly: true},
+			{Res: ml2.RBACPolicyResource(), Backend: ml2.RBACPolicies{Plugin: p}},
 		},
 		Tags:       p,
 		Quotas:     &quota.Service{Engine: quotas, Store: st},
