@@ -57,7 +57,7 @@ func TestRBACPolicies(t *testing.T) {
 			if ids := listIDs(t, subnets.List(a, nil), "subnets"); !slices.Contains(ids, s.ID) {
 				t.Errorf("target's subnet list %v lacks %s", ids, s.ID)
 			}
-			p := mkPort(t, a, body{"network_id": n.ID})
+			p := mkPort(t, a, body{"network_id": n.ID, "fixed_ips": []any{map[string]any{"subnet_id": s.ID}}})
 			if p.ProjectID != "s-a" || len(p.FixedIPs) != 1 {
 				t.Errorf("target's port %+v", p)
 			}
