@@ -190,12 +190,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, svc *Service) er
 	}
 	ctx := r.Context()
 	admin := s.seesAll(auth.FromContext(ctx))
-	for _, d := range docs {
+	targets := make([]map[string]any, len(docs))
+	for i, d := range docs {
 		attrs := setAttrs(svc.Res, d, true)
 		if err := svc.Res.PrepareCreate(d, admin); err != nil {
 			return err
 		}
-		if err := s.authorizeCreate(ctx, svc, d, attrs); err != nil {
+		if targets[i], err = s.authorizeCreate(ctx, svc, d, attrs); err != nil {
 			return err
 		}
 	}
@@ -203,9 +204,20 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, svc *Service) er
 	if err != nil {
 		return err
 	}
-	if made, err = s.readable(ctx, svc, made); err != nil {
-		return err
+	shown := made[:0:0]
+	for i, d := range made {
+		var t map[string]any
+		if i < len(targets) {
+			t = targets[i]
+		}
+		v, ok := s.createdView(ctx, svc, d, t)
+		if !ok {
+			// Made, but its creator may not read it: only the id.
+			v = resource.Doc{"id": d["id"]}
+		}
+		shown = append(shown, v)
 	}
+	made = shown
 	if bulk {
 		views := make([]resource.Doc, len(made))
 		for i, d := range made {

@@ -199,10 +199,11 @@ func fmtID(d resource.Doc) string {
 }
 
 // authorizeCreate checks create_<resource> on a prepared document; the
-// project defaults to the caller's.
-func (s *Server) authorizeCreate(ctx context.Context, svc *Service, d resource.Doc, attrs []string) error {
+// project defaults to the caller's. It returns the policy target, which
+// also serves to shape the created document for the caller.
+func (s *Server) authorizeCreate(ctx context.Context, svc *Service, d resource.Doc, attrs []string) (map[string]any, error) {
 	if s.policy == nil {
-		return nil
+		return nil, nil
 	}
 	t := target(d, nil)
 	if p, _ := t["project_id"].(string); p == "" {
@@ -211,7 +212,7 @@ func (s *Server) authorizeCreate(ctx context.Context, svc *Service, d resource.D
 	}
 	ts, err := s.targets(ctx, svc, []resource.Doc{t})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// A parent network the caller cannot see is the plugin's 404 to give,
 	// not a policy refusal that would tell it exists.
@@ -219,10 +220,38 @@ func (s *Server) authorizeCreate(ctx context.Context, svc *Service, d resource.D
 		c := auth.FromContext(ctx)
 		shared, _ := ts[0]["shared"].(bool)
 		if !found || !(c.Admin() || shared || ts[0]["network:project_id"] == c.ProjectID) {
-			return nil
+			return ts[0], nil
 		}
 	}
-	return s.authorize(ctx, "create_"+svc.Res.Name, ts[0], attrs)
+	return ts[0], s.authorize(ctx, "create_"+svc.Res.Name, ts[0], attrs)
+}
+
+// createdView shapes a document just created for its creator, with the
+// target its create was authorised on: get policy decides what it sees.
+func (s *Server) createdView(ctx context.Context, svc *Service, d resource.Doc, t map[string]any) (resource.Doc, bool) {
+	if s.policy == nil {
+		return d, true
+	}
+	if t == nil {
+		t = target(d, nil)
+	} else {
+		t = target(d, t)
+		for k, v := range d {
+			t[k] = v
+		}
+		t["tenant_id"] = d["project_id"]
+	}
+	cred := auth.FromContext(ctx)
+	action := "get_" + svc.Res.Name
+	if !s.policy.Enforce(action, t, cred) {
+		return nil, false
+	}
+	for _, a := range s.guardedAttrs(svc, action) {
+		if _, ok := d[a]; ok && !s.policy.Attribute(action, a, t, cred) {
+			d = withoutKey(d, a)
+		}
+	}
+	return d, true
 }
 
 // authorizeChange checks an update, delete or member action on a visible

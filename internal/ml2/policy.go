@@ -2,6 +2,7 @@ package ml2
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"muon/internal/auth"
@@ -38,14 +39,27 @@ func (p *Plugin) networkTargets(ctx context.Context, docs []resource.Doc) ([]map
 	nets := make(map[string]netInfo, len(ids))
 	if len(ids) > 0 {
 		err := p.st.View(ctx, func(tx store.Tx) error {
-			f := store.Filter{Kind: "network"}
-			if len(ids) <= 500 {
-				f.IDs = ids
+			var recs []store.Record
+			if len(ids) == 1 {
+				// One network (a create, a show): a prepared point read.
+				r, err := tx.Get(ctx, "network", ids[0])
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				if r != nil {
+					recs = []store.Record{*r}
+				}
+			} else {
+				f := store.Filter{Kind: "network"}
+				if len(ids) <= 500 {
+					f.IDs = ids
+				}
+				var err error
+				if recs, err = tx.List(ctx, f); err != nil {
+					return err
+				}
 			}
-			recs, err := tx.List(ctx, f)
-			if err != nil {
-				return err
-			}
+			var err error
 			caller := auth.FromContext(ctx).ProjectID
 			var grants []store.RBACGrant
 			fetched := false
