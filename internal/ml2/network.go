@@ -32,19 +32,7 @@ func (n Networks) Create(ctx context.Context, docs []resource.Doc) ([]resource.D
 			return nil, fault.Forbidden("PolicyNotAuthorized", "(rule:create_network:shared) is disallowed by policy")
 		}
 	}
-	out := make([]resource.Doc, 0, len(docs))
-	err := n.st.Update(ctx, func(tx store.Tx) error {
-		out = out[:0]
-		for _, d := range docs {
-			d = maps(d)
-			if err := n.createNetwork(ctx, tx, d); err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
-	})
-	return out, err
+	return n.createAll(ctx, docs, n.createNetwork)
 }
 
 // maps copies a document so a retried transaction starts from the request.

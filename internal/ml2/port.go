@@ -24,19 +24,7 @@ type Ports struct{ *Plugin }
 
 // Create makes ports, all or none.
 func (p Ports) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error) {
-	out := make([]resource.Doc, 0, len(docs))
-	err := p.st.Update(ctx, func(tx store.Tx) error {
-		out = out[:0]
-		for _, d := range docs {
-			d = maps(d)
-			if err := p.createPort(ctx, tx, d); err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
-	})
-	return out, err
+	return p.createAll(ctx, docs, p.createPort)
 }
 
 func (p *Plugin) createPort(ctx context.Context, tx store.Tx, d resource.Doc) error {

@@ -56,19 +56,7 @@ type RBACPolicies struct{ *Plugin }
 
 // Create makes RBAC policies on objects the caller owns (any, for admins).
 func (r RBACPolicies) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error) {
-	out := make([]resource.Doc, 0, len(docs))
-	err := r.st.Update(ctx, func(tx store.Tx) error {
-		out = out[:0]
-		for _, d := range docs {
-			d = maps(d)
-			if err := r.createPolicy(ctx, tx, d); err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
-	})
-	return out, err
+	return r.createAll(ctx, docs, r.createPolicy)
 }
 
 func (p *Plugin) createPolicy(ctx context.Context, tx store.Tx, d resource.Doc) error {

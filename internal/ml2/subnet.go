@@ -133,19 +133,7 @@ func (s Subnets) Create(ctx context.Context, docs []resource.Doc) ([]resource.Do
 			return nil, err
 		}
 	}
-	out := make([]resource.Doc, 0, len(docs))
-	err := s.st.Update(ctx, func(tx store.Tx) error {
-		out = out[:0]
-		for _, d := range docs {
-			d = maps(d)
-			if err := s.createSubnet(ctx, tx, d); err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
-	})
-	return out, err
+	return s.createAll(ctx, docs, s.createSubnet)
 }
 
 func (p *Plugin) createSubnet(ctx context.Context, tx store.Tx, d resource.Doc) error {

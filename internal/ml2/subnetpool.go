@@ -181,19 +181,7 @@ func (s SubnetPools) Create(ctx context.Context, docs []resource.Doc) ([]resourc
 			return nil, policyDenied("create_subnetpool", denied...)
 		}
 	}
-	out := make([]resource.Doc, 0, len(docs))
-	err := s.st.Update(ctx, func(tx store.Tx) error {
-		out = out[:0]
-		for _, d := range docs {
-			d = maps(d)
-			if err := s.createSubnetPool(ctx, tx, d); err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
-	})
-	return out, err
+	return s.createAll(ctx, docs, s.createSubnetPool)
 }
 
 func (p *Plugin) createSubnetPool(ctx context.Context, tx store.Tx, d resource.Doc) error {
