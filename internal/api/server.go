@@ -69,6 +69,7 @@ type Server struct {
 	extensions []Extension
 	maxBody    int64
 	policy     *policy.Enforcer
+	feed       Feed
 	mux        *http.ServeMux
 }
 
@@ -87,6 +88,8 @@ type Config struct {
 	// Policy authorises every action and attribute; without it only the
 	// attribute maps' admin-only marks apply.
 	Policy *policy.Enforcer
+	// Feed serves /muon/v1/changes when set.
+	Feed Feed
 }
 
 // New builds the API server's handler.
@@ -98,6 +101,7 @@ func New(cfg Config) *Server {
 		extensions: cfg.Extensions,
 		maxBody:    cfg.MaxBody,
 		policy:     cfg.Policy,
+		feed:       cfg.Feed,
 		mux:        http.NewServeMux(),
 	}
 	if s.maxBody == 0 {
@@ -114,6 +118,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Quotas != nil {
 		s.routeQuotas(api, cfg.Quotas)
+	}
+	if cfg.Feed != nil {
+		api.HandleFunc("GET /muon/v1/changes", s.handle(s.changes))
 	}
 	api.HandleFunc("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return errNotFoundPath(r)

@@ -169,6 +169,14 @@ func (c ML2Config) plugin() (ml2.Config, error) {
 	return out, nil
 }
 
+// feedOf is the store's change feed, if it keeps one.
+func feedOf(st store.Store) api.Feed {
+	if f, ok := st.(api.Feed); ok {
+		return f
+	}
+	return nil
+}
+
 func loadPolicy(path string) (*policy.Enforcer, error) {
 	if path == "" {
 		return policy.New(nil)
@@ -244,6 +252,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 		Tags:       p,
 		Quotas:     &quota.Service{Engine: quotas, Store: st},
 		Policy:     rules,
+		Feed:       feedOf(st),
 		Extensions: extensions(),
 		MaxBody:    cfg.MaxRequestBody,
 	})

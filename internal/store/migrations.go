@@ -73,4 +73,19 @@ CREATE TABLE rbac_grants (
 CREATE INDEX rbac_grants_target ON rbac_grants (target_project, object_id);
 CREATE INDEX rbac_grants_object ON rbac_grants (object_id);
 `,
+	4: `
+CREATE TABLE change_seq (
+	id  INTEGER PRIMARY KEY,
+	seq BIGINT NOT NULL
+);
+INSERT INTO change_seq (id, seq) VALUES (1, 0);
+CREATE TABLE changes (
+	seq        BIGINT PRIMARY KEY,
+	kind       TEXT NOT NULL,
+	id         TEXT NOT NULL,
+	project_id TEXT NOT NULL DEFAULT '',
+	op         TEXT NOT NULL,
+	at         TEXT NOT NULL
+);
+`,
 }

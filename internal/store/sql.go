@@ -37,6 +37,11 @@ type SQL struct {
 	qcache sync.Map
 	// prepared statements, per database
 	stmts sync.Map // stmtKey -> *sql.Stmt
+
+	// the change feed's watchers: feedWake is closed at each commit
+	feedMu   sync.Mutex
+	feedLast int64
+	feedWake chan struct{}
 }
 
 type stmtKey struct {
@@ -75,7 +80,7 @@ func (s *SQL) prepared(db *sql.DB, q string) *sql.Stmt {
 
 // NewSQL wraps opened databases (reader may be writer) and migrates them.
 func NewSQL(ctx context.Context, d Dialect, writer, reader *sql.DB) (*SQL, error) {
-	s := &SQL{d: d, writer: writer, reader: reader}
+	s := &SQL{d: d, writer: writer, reader: reader, feedWake: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -178,20 +183,30 @@ func (s *SQL) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(&sqlTx{s: s, db: db, tx: tx}); err != nil {
+	t := &sqlTx{s: s, db: db, tx: tx}
+	if err := fn(t); err != nil {
+		tx.Rollback()
+		return err
+	}
+	last, err := t.writeChanges(ctx)
+	if err != nil {
 		tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	if last > 0 {
+		s.committed(last)
+	}
 	return nil
 }
 
 type sqlTx struct {
-	s  *SQL
-	db *sql.DB
-	tx *sql.Tx
+	s       *SQL
+	db      *sql.DB
+	tx      *sql.Tx
+	changes []Change
 }
 
 // stmt is q prepared for this transaction, or nil if q is not a hot query.
@@ -355,6 +370,9 @@ func (t *sqlTx) Insert(ctx context.Context, r *Record) error {
 	if err != nil && t.s.d.IsUnique(err) {
 		return fmt.Errorf("%s %s: %w", r.Kind, r.ID, ErrConflict)
 	}
+	if err == nil {
+		t.noted(r.Kind, r.ID, r.ProjectID, "create")
+	}
 	return err
 }
 
@@ -372,6 +390,7 @@ func (t *sqlTx) Update(ctx context.Context, r *Record) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
+	t.noted(r.Kind, r.ID, r.ProjectID, "update")
 	return nil
 }
 
@@ -383,6 +402,7 @@ func (t *sqlTx) Delete(ctx context.Context, kind, id string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
+	t.noted(kind, id, "", "delete")
 	return nil
 }
 
