@@ -75,6 +75,8 @@ type Plugin struct {
 	rand  io.Reader
 	types map[string]TypeDriver
 	quota QuotaChecker
+	// portDelete is the L3 plugin's hook on port deletions.
+	portDelete PortDeleteHook
 }
 
 // QuotaChecker refuses creates that would take a project past its quota.
@@ -86,7 +88,8 @@ type QuotaChecker interface {
 func (p *Plugin) UseQuotas(q QuotaChecker) { p.quota = q }
 
 func (p *Plugin) checkQuota(ctx context.Context, tx store.Tx, name, project string) error {
-	if p.quota == nil {
+	// Service ports (router gateways, floating IPs) belong to no project.
+	if p.quota == nil || project == "" {
 		return nil
 	}
 	return p.quota.Check(ctx, tx, name, project, 1)

@@ -655,6 +655,9 @@ func (p Ports) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err := checkRevision(d, ifRev); err != nil {
 			return err
 		}
+		if err := p.beforePortDelete(ctx, tx, d); err != nil {
+			return err
+		}
 		return tx.Delete(ctx, "port", id)
 	})
 }
