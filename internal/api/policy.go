@@ -58,7 +58,7 @@ func (s *Server) readable(ctx context.Context, svc *Service, docs []resource.Doc
 		return nil, err
 	}
 	cred := auth.FromContext(ctx)
-	action := "get_" + svc.Res.Name
+	action := "get_" + svc.policyName()
 	guarded := s.guardedAttrs(svc, action)
 	out := docs[:0:0]
 	for i, d := range docs {
@@ -109,6 +109,13 @@ func setAttrs(res *resource.Resource, body resource.Doc, create bool) []string {
 			continue
 		}
 		out = append(out, k)
+		// A dict's keys have rules of their own, as a list of dicts' do
+		// (create_router:external_gateway_info:enable_snat).
+		if m, ok := v.(map[string]any); ok && a.Type == resource.Dict {
+			for sub := range m {
+				out = append(out, k+":"+sub)
+			}
+		}
 		if l, ok := v.([]any); ok {
 			seen := map[string]bool{}
 			for _, x := range l {
@@ -150,7 +157,7 @@ func (s *Server) visibleOne(ctx context.Context, svc *Service, id string) (resou
 	if err != nil {
 		return nil, nil, err
 	}
-	if !s.policy.Enforce("get_"+svc.Res.Name, ts[0], auth.FromContext(ctx)) {
+	if !s.policy.Enforce("get_"+svc.policyName(), ts[0], auth.FromContext(ctx)) {
 		return nil, nil, notFoundFor(svc, id)
 	}
 	return d, ts[0], nil
@@ -223,7 +230,7 @@ func (s *Server) authorizeCreate(ctx context.Context, svc *Service, d resource.D
 			return ts[0], nil
 		}
 	}
-	return ts[0], s.authorize(ctx, "create_"+svc.Res.Name, ts[0], attrs)
+	return ts[0], s.authorize(ctx, "create_"+svc.policyName(), ts[0], attrs)
 }
 
 // createdView shapes a document just created for its creator, with the
@@ -242,7 +249,7 @@ func (s *Server) createdView(ctx context.Context, svc *Service, d resource.Doc, 
 		t["tenant_id"] = d["project_id"]
 	}
 	cred := auth.FromContext(ctx)
-	action := "get_" + svc.Res.Name
+	action := "get_" + svc.policyName()
 	if !s.policy.Enforce(action, t, cred) {
 		return nil, false
 	}
@@ -280,7 +287,7 @@ func (s *Server) authorizeChange(ctx context.Context, svc *Service, action, id s
 		t = ts[0]
 	}
 	if strings.HasSuffix(action, "_") {
-		action += svc.Res.Name
+		action += svc.policyName()
 	}
 	return s.authorize(ctx, action, t, attrs)
 }

@@ -50,6 +50,27 @@ type Service struct {
 	// NoBulk refuses list bodies on create.
 	NoBulk  bool
 	Actions map[string]Action
+	// Parent makes this a sub-collection of the parent's members:
+	// /v2.0/{parent collection}/{parent_id}/{collection}; ParentID gives
+	// the backend the parent's id, and policy names the actions
+	// "<verb>_<parent>_<resource>" (create_floatingip_port_forwarding).
+	Parent *resource.Resource
+}
+
+type parentKey struct{}
+
+// ParentID is the parent's id of a sub-collection request, or "".
+func ParentID(ctx context.Context) string {
+	id, _ := ctx.Value(parentKey{}).(string)
+	return id
+}
+
+// policyName is the resource's name in policy rule names.
+func (svc *Service) policyName() string {
+	if svc.Parent != nil {
+		return svc.Parent.Name + "_" + svc.Res.Name
+	}
+	return svc.Res.Name
 }
 
 // Extension is one entry of GET /v2.0/extensions.
@@ -156,12 +177,21 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (s *Server) route(mux *http.ServeMux, svc *Service) {
 	base := "/v2.0/" + svc.Res.Collection
-	mux.HandleFunc("GET "+base, s.handle(func(w http.ResponseWriter, r *http.Request) error { return s.list(w, r, svc) }))
-	mux.HandleFunc("GET "+base+"/{id}", s.handle(func(w http.ResponseWriter, r *http.Request) error { return s.show(w, r, svc) }))
+	handle := s.handle
+	if svc.Parent != nil {
+		base = "/v2.0/" + svc.Parent.Collection + "/{parent_id}/" + svc.Res.Collection
+		handle = func(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+			return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+				return fn(w, r.WithContext(context.WithValue(r.Context(), parentKey{}, r.PathValue("parent_id"))))
+			})
+		}
+	}
+	mux.HandleFunc("GET "+base, handle(func(w http.ResponseWriter, r *http.Request) error { return s.list(w, r, svc) }))
+	mux.HandleFunc("GET "+base+"/{id}", handle(func(w http.ResponseWriter, r *http.Request) error { return s.show(w, r, svc) }))
 	if !svc.ReadOnly {
-		mux.HandleFunc("POST "+base, s.handle(func(w http.ResponseWriter, r *http.Request) error { return s.create(w, r, svc) }))
-		mux.HandleFunc("PUT "+base+"/{id}", s.handle(func(w http.ResponseWriter, r *http.Request) error { return s.update(w, r, svc) }))
-		mux.HandleFunc("DELETE "+base+"/{id}", s.handle(func(w http.ResponseWriter, r *http.Request) error { return s.delete(w, r, svc) }))
+		mux.HandleFunc("POST "+base, handle(func(w http.ResponseWriter, r *http.Request) error { return s.create(w, r, svc) }))
+		mux.HandleFunc("PUT "+base+"/{id}", handle(func(w http.ResponseWriter, r *http.Request) error { return s.update(w, r, svc) }))
+		mux.HandleFunc("DELETE "+base+"/{id}", handle(func(w http.ResponseWriter, r *http.Request) error { return s.delete(w, r, svc) }))
 	}
 	// Other methods on a known path are 405, as in Neutron (not the
 	// catch-all 404).
