@@ -276,6 +276,10 @@ func (a *Attr) convert(v any) (any, error) {
 	}
 	cv, err := a.Type.Convert(v)
 	if err != nil {
+		// A type that knows Neutron's fault for a bad value says so.
+		if f, ok := fault.As(err); ok {
+			return nil, f
+		}
 		if a.Type == Bool || a.Type == Int {
 			return nil, fault.InvalidInput("%s", err.Error())
 		}

@@ -88,4 +88,13 @@ CREATE TABLE changes (
 	at         TEXT NOT NULL
 );
 `,
+	5: `
+CREATE TABLE resource_refs (
+	kind    TEXT NOT NULL,
+	from_id TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+	to_id   TEXT NOT NULL REFERENCES resources (id),
+	PRIMARY KEY (kind, from_id, to_id)
+);
+CREATE INDEX resource_refs_to ON resource_refs (to_id, kind);
+`,
 }

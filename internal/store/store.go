@@ -131,6 +131,15 @@ type Tx interface {
 	RetargetRBACGrant(ctx context.Context, policyID, target string) (bool, error)
 	// RBACGrants lists the grants matching f.
 	RBACGrants(ctx context.Context, f RBACGrant) ([]RBACGrant, error)
+
+	// AddRef records that record from refers to record to in a relation
+	// kind ("port_security_group"); while it is held, to cannot be
+	// deleted, and it goes with from. Adding a held reference is a no-op.
+	AddRef(ctx context.Context, kind, from, to string) error
+	// DropRefs deletes from's references of a kind.
+	DropRefs(ctx context.Context, kind, from string) error
+	// RefsTo lists the records referring to to in a kind, sorted.
+	RefsTo(ctx context.Context, kind, to string) ([]string, error)
 }
 
 // Store runs transactions.
