@@ -127,7 +127,7 @@ func PortResource() *resource.Resource {
 		resource.Attr{Name: "allowed_address_pairs", Type: resource.ListOf(resource.Dict), Post: true, Put: true, NoFilter: true, NoSort: true},
 		resource.Attr{Name: "extra_dhcp_opts", Type: resource.ListOf(resource.Dict), Post: true, Put: true, Default: []any{}, HasDefault: true, NoFilter: true, NoSort: true},
 		resource.Attr{Name: "port_security_enabled", Type: resource.Bool, Post: true, Put: true},
-		resource.Attr{Name: "security_groups", Type: resource.StringList, Post: true, Put: true, NoSort: true},
+		resource.Attr{Name: "security_groups", Type: resource.ListOf(resource.UUID), Post: true, Put: true, Nullable: true, NoSort: true},
 		resource.Attr{Name: "dns_name", Type: resource.String(255), Post: true, Put: true, Default: "", HasDefault: true},
 		resource.Attr{Name: "dns_assignment", Type: resource.ListOf(resource.Dict), NoFilter: true, NoSort: true},
 		resource.Attr{Name: "dns_domain", Type: resource.String(255), Post: true, Put: true, Default: "", HasDefault: true},

@@ -77,6 +77,8 @@ type Plugin struct {
 	quota QuotaChecker
 	// portDelete is the L3 plugin's hook on port deletions.
 	portDelete PortDeleteHook
+	// sg keeps ports' security groups (none without).
+	sg SecurityGroups
 }
 
 // QuotaChecker refuses creates that would take a project past its quota.

@@ -49,9 +49,6 @@ func (p *Plugin) createPort(ctx context.Context, tx store.Tx, d resource.Doc) er
 	if _, ok := d["port_security_enabled"]; !ok {
 		d["port_security_enabled"] = nd["port_security_enabled"]
 	}
-	if _, ok := d["security_groups"]; !ok {
-		d["security_groups"] = []any{}
-	}
 	if err := checkAddressPairs(d); err != nil {
 		return err
 	}
@@ -79,6 +76,9 @@ func (p *Plugin) createPort(ctx context.Context, tx store.Tx, d resource.Doc) er
 	}
 	d["fixed_ips"] = fixed
 	fillPairMACs(d)
+	if err := p.createSecurityGroups(ctx, tx, d); err != nil {
+		return err
+	}
 	p.setDNSAssignment(d)
 	if rec.Doc, err = encode(d); err != nil {
 		return err
@@ -620,6 +620,9 @@ func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 				return err
 			}
 			p.bind(merged, nd)
+		}
+		if err := p.updateSecurityGroups(ctx, tx, patch, d, merged); err != nil {
+			return err
 		}
 		p.setDNSAssignment(merged)
 		if !equalValue(map[string]any(merged), map[string]any(d)) {

@@ -123,6 +123,22 @@ func Defaults() map[string]string {
 		"update_rbac_policy:target_tenant", "create_rbac_policy:target_project",
 		"update_rbac_policy:target_project")
 
+	// Security groups: a rule is its group owner's to make and delete;
+	// address groups are their project's.
+	add("field:security_groups:shared=True", "shared_security_group")
+	add(admin+" or project_id:%(security_group:project_id)s", "admin_or_sg_owner")
+	add("rule:owner or rule:admin_or_sg_owner", "admin_owner_or_sg_owner")
+	add("role:member and project_id:%(security_group:project_id)s", "sg_owner_member")
+	add("(role:reader or role:member) and project_id:%(security_group:project_id)s", "sg_owner_reader")
+	add(adminOrMember, "create_security_group", "update_security_group", "delete_security_group",
+		"create_security_group:tags", "update_security_group:tags", "delete_security_group:tags")
+	add(adminOrReader+" or rule:shared_security_group", "get_security_group", "get_security_group:tags")
+	add(admin+" or rule:sg_owner_member", "create_security_group_rule", "delete_security_group_rule")
+	add(adminOrReader+" or rule:sg_owner_reader", "get_security_group_rule")
+	add(adminOrMember, "create_address_group", "update_address_group", "delete_address_group",
+		"add_addresses", "remove_addresses")
+	add(adminOrReader, "get_address_group")
+
 	// Quotas: the target's project_id is the project the quota is for.
 	add(adminOrReader, "get_quota")
 	add(admin, "update_quota", "delete_quota")

@@ -13,7 +13,7 @@ func extensions() []api.Extension {
 		e("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.", "2016-09-12T10:00:00-00:00"),
 		e("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources.", "2016-04-11T10:00:00-00:00"),
 		e("revision-if-match", "If-Match constraints based on revision_number", "Extension indicating that If-Match based on revision_number is supported.", "2016-12-11T00:00:00-00:00"),
-		e("standard-attr-tag", "Tag support for resources with standard attribute: subnet, network, port, subnetpool", "Enables to set tag on resources with standard attribute.", "2017-01-01T00:00:00-00:00"),
+		e("standard-attr-tag", "Tag support for resources with standard attribute: subnet, network, port, subnetpool, security_group", "Enables to set tag on resources with standard attribute.", "2017-01-01T00:00:00-00:00"),
 		e("tag-ports-during-bulk-creation", "Tag Ports During Bulk Creation", "Allow to tag ports during bulk creation", "2019-12-29T19:00:00-00:00"),
 		e("standard-attr-segment", "Standard Attribute Segment Extension", "Add standard attributes to Segment resource", "2018-04-09T10:00:00-00:00"),
 		e("pagination", "Pagination support", "Extension that indicates that pagination is enabled.", "2016-06-12T00:00:00-00:00"),
@@ -46,6 +46,11 @@ func extensions() []api.Extension {
 		e("subnet-dns-publish-fixed-ip", "Subnet DNS publish fixed IP", "Support choosing to publish DNS records for IPs from a subnet", "2019-05-24T10:00:00-00:00"),
 		e("external-net", "Neutron external network", "Adds external network attribute to network resource.", "2013-01-14T10:00:00-00:00"),
 		e("rbac-policies", "RBAC Policies", "Allows creation and modification of policies that control tenant access to resources.", "2015-06-17T12:15:12-00:00"),
+		e("security-group", "security-group", "The security groups extension.", "2012-10-05T10:00:00-00:00"),
+		e("stateful-security-group", "Stateful security group", "Indicates if the security group is stateful or not", "2019-11-26T09:00:00-00:00"),
+		e("address-group", "Address group", "Support address group", "2020-07-15T10:00:00-00:00"),
+		e("security-groups-remote-address-group", "Remote address group id field for security group rules", "Add new field of remote address group id in SG rules", "2020-08-25T10:00:00-00:00"),
+		e("security-groups-normalized-cidr", "Normalized CIDR field for security group rules", "Add new field with normalized remote_ip_prefix cidr in SG rule", "2020-07-28T10:00:00-00:00"),
 		e("uplink-status-propagation", "Uplink status propagation extension", "Provides ability to propagate port uplink status.", "2018-05-31T18:00:00-00:00"),
 	}
 }

@@ -191,7 +191,10 @@ func TestPortExtensions(t *testing.T) {
 			if !p.PortSecurityEnabled {
 				t.Error("explicit port_security_enabled=true ignored")
 			}
-			u := must[port](t, ports.Update(bg, c, p.ID, portsecurity.PortUpdateOptsExt{UpdateOptsBuilder: ports.UpdateOpts{}, PortSecurityEnabled: ptr(false)}), "port")
+			// Port security goes off only with the port's security groups.
+			_, err := ports.Update(bg, c, p.ID, portsecurity.PortUpdateOptsExt{UpdateOptsBuilder: ports.UpdateOpts{}, PortSecurityEnabled: ptr(false)}).Extract()
+			wantFault(t, err, 409, "PortSecurityPortHasSecurityGroup")
+			u := must[port](t, ports.Update(bg, c, p.ID, portsecurity.PortUpdateOptsExt{UpdateOptsBuilder: ports.UpdateOpts{SecurityGroups: &[]string{}}, PortSecurityEnabled: ptr(false)}), "port")
 			if u.PortSecurityEnabled {
 				t.Error("update to false ignored")
 			}

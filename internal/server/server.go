@@ -23,6 +23,7 @@ import (
 	_ "muon/internal/ml2/types" // every type driver
 	"muon/internal/policy"
 	"muon/internal/quota"
+	"muon/internal/secgroup"
 	"muon/internal/store"
 	"muon/internal/store/postgres"
 	"muon/internal/store/sqlite"
@@ -214,6 +215,9 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 		return nil, err
 	}
 	p.UseQuotas(quotas)
+	sg := secgroup.New(st)
+	sg.UseQuotas(quotas)
+	p.UseSecurityGroups(secgroup.Ports{Plugin: sg})
 	rules, err := loadPolicy(cfg.PolicyFile)
 	if err != nil {
 		return nil, err
@@ -234,6 +238,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 		return nil, fmt.Errorf("auth %q: want noauth or keystone", cfg.Auth)
 	}
 	pools := ml2.SubnetPools{Plugin: p}
+	addrGroups := secgroup.AddressGroups{Plugin: sg}
 	out.API = api.New(api.Config{
 		Log:  log,
 		Auth: authn,
@@ -248,6 +253,11 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 			{Res: ml2.SegmentResource(), Backend: ml2.Segments{Plugin: p}},
 			{Res: ml2.IPAvailabilityResource(), Backend: ml2.IPAvailabilities{Plugin: p}, ReadOnly: true},
 			{Res: ml2.RBACPolicyResource(), Backend: ml2.RBACPolicies{Plugin: p}},
+			{Res: secgroup.SecurityGroupResource(), Backend: secgroup.Groups{Plugin: sg}},
+			{Res: secgroup.RuleResource(), Backend: secgroup.Rules{Plugin: sg}},
+			{Res: secgroup.AddressGroupResource(), Backend: addrGroups, Actions: map[string]api.Action{
+				"add_addresses": addrGroups.AddAddresses, "remove_addresses": addrGroups.RemoveAddresses,
+			}},
 		},
 		Tags:       p,
 		Quotas:     &quota.Service{Engine: quotas, Store: st},
