@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func newNetNS(t *testing.T) netns.NsHandle {
 
 func openAt(t *testing.T, ns netns.NsHandle) *Linux {
 	t.Helper()
-	dup, err := netns.GetFromPath("/proc/self/fd/" + itoa(int(ns)))
+	dup, err := netns.GetFromPath("/proc/self/fd/" + strconv.Itoa(int(ns)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,19 +43,6 @@ func openAt(t *testing.T, ns netns.NsHandle) *Linux {
 	}
 	t.Cleanup(func() { k.Close() })
 	return k
-}
-
-func itoa(i int) string {
-	return strings.TrimSpace(strings.Repeat(" ", 0) + func() string {
-		b := []byte{}
-		if i == 0 {
-			return "0"
-		}
-		for ; i > 0; i /= 10 {
-			b = append([]byte{byte('0' + i%10)}, b...)
-		}
-		return string(b)
-	}())
 }
 
 func TestLinuxProbe(t *testing.T) {
