@@ -139,6 +139,29 @@ func Defaults() map[string]string {
 		"add_addresses", "remove_addresses")
 	add(adminOrReader, "get_address_group")
 
+	// Routers: their owners manage them; SNAT, chosen gateway addresses,
+	// HA and DVR are the admin's.
+	add(adminOrMember, "create_router", "update_router", "delete_router",
+		"create_router:external_gateway_info", "update_router:external_gateway_info",
+		"create_router:external_gateway_info:network_id", "update_router:external_gateway_info:network_id",
+		"add_router_interface", "remove_router_interface", "add_extraroutes", "remove_extraroutes")
+	add(adminOrReader, "get_router")
+	add(admin, "create_router:external_gateway_info:enable_snat", "update_router:external_gateway_info:enable_snat",
+		"create_router:external_gateway_info:external_fixed_ips", "update_router:external_gateway_info:external_fixed_ips",
+		"create_router:distributed", "update_router:distributed", "get_router:distributed",
+		"create_router:ha", "update_router:ha", "get_router:ha")
+
+	// Floating IPs: choosing the address is the admin's. Port forwardings
+	// are their floating IP's owner's ("ext_parent").
+	add(adminOrMember, "create_floatingip", "update_floatingip", "delete_floatingip")
+	add(adminOrReader, "get_floatingip")
+	add(admin, "create_floatingip:floating_ip_address")
+	add("role:member and project_id:%(ext_parent:project_id)s", "ext_parent_owner_member")
+	add("(role:reader or role:member) and project_id:%(ext_parent:project_id)s", "ext_parent_owner_reader")
+	add(admin+" or rule:ext_parent_owner_member", "create_floatingip_port_forwarding",
+		"update_floatingip_port_forwarding", "delete_floatingip_port_forwarding")
+	add(admin+" or rule:ext_parent_owner_reader", "get_floatingip_port_forwarding")
+
 	// Quotas: the target's project_id is the project the quota is for.
 	add(adminOrReader, "get_quota")
 	add(admin, "update_quota", "delete_quota")

@@ -30,7 +30,8 @@ func Defaults() map[string]int64 {
 
 // kinds maps a quota name to the store kind it counts.
 var kinds = map[string]string{"subnetpool": "subnetpool", "network": "network", "subnet": "subnet", "port": "port", "rbac_policy": "rbac_policy",
-	"security_group": "security_group", "security_group_rule": "security_group_rule"}
+	"security_group": "security_group", "security_group_rule": "security_group_rule",
+	"router": "router", "floatingip": "floatingip"}
 
 // Engine reads and enforces quotas.
 type Engine struct {

@@ -74,7 +74,7 @@ func (r Rules) Targets(ctx context.Context, docs []resource.Doc) ([]map[string]a
 			if err != nil {
 				return err
 			}
-			if cred.Owns(g.ProjectID) || cred.Owns(str(d["project_id"])) {
+			if cred.Owns(g.ProjectID) {
 				owners[gid] = g.ProjectID
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"muon/internal/api"
 	"muon/internal/auth"
 	"muon/internal/identity"
+	"muon/internal/l3"
 	"muon/internal/ml2"
 	_ "muon/internal/ml2/types" // every type driver
 	"muon/internal/policy"
@@ -238,6 +239,9 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 		return nil, fmt.Errorf("auth %q: want noauth or keystone", cfg.Auth)
 	}
 	pools := ml2.SubnetPools{Plugin: p}
+	l3p := l3.New(p)
+	routers := l3.Routers{Plugin: l3p}
+	fipRes := l3.FloatingIPResource()
 	addrGroups := secgroup.AddressGroups{Plugin: sg}
 	out.API = api.New(api.Config{
 		Log:  log,
@@ -253,6 +257,12 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 			{Res: ml2.SegmentResource(), Backend: ml2.Segments{Plugin: p}},
 			{Res: ml2.IPAvailabilityResource(), Backend: ml2.IPAvailabilities{Plugin: p}, ReadOnly: true},
 			{Res: ml2.RBACPolicyResource(), Backend: ml2.RBACPolicies{Plugin: p}},
+			{Res: l3.RouterResource(), Backend: routers, Actions: map[string]api.Action{
+				"add_router_interface": routers.AddInterface, "remove_router_interface": routers.RemoveInterface,
+				"add_extraroutes": routers.AddExtraRoutes, "remove_extraroutes": routers.RemoveExtraRoutes,
+			}},
+			{Res: fipRes, Backend: l3.FloatingIPs{Plugin: l3p}},
+			{Res: l3.PortForwardingResource(), Backend: l3.PortForwardings{Plugin: l3p}, Parent: fipRes, NoBulk: true},
 			{Res: secgroup.SecurityGroupResource(), Backend: secgroup.Groups{Plugin: sg}},
 			{Res: secgroup.RuleResource(), Backend: secgroup.Rules{Plugin: sg}},
 			{Res: secgroup.AddressGroupResource(), Backend: addrGroups, Actions: map[string]api.Action{
