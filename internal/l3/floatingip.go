@@ -1,0 +1,344 @@
+package l3
+
+import (
+	"context"
+	"net/netip"
+
+	"muon/internal/auth"
+	"muon/internal/fault"
+	"muon/internal/ml2"
+	"muon/internal/resource"
+	"muon/internal/store"
+)
+
+// FloatingIPs serves /v2.0/floatingips.
+type FloatingIPs struct{ *Plugin }
+
+// Create allocates floating IPs (and associates them when port_id is
+// given), all or none.
+func (f FloatingIPs) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error) {
+	out := make([]resource.Doc, 0, len(docs))
+	err := f.core.Update(ctx, func(tx store.Tx) error {
+		out = out[:0]
+		for _, d := range docs {
+			d = clone(d)
+			if err := f.createFIP(ctx, tx, d); err != nil {
+				return err
+			}
+			if err := f.details(ctx, tx, []resource.Doc{d}); err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (p *Plugin) createFIP(ctx context.Context, tx store.Tx, d resource.Doc) error {
+	netID := str(d["floating_network_id"])
+	if d["fixed_ip_address"] != nil && d["port_id"] == nil {
+		return badRequest("floatingip", "fixed_ip_address cannot be specified without a port_id")
+	}
+	_, nd, err := p.core.NetworkTx(ctx, tx, netID)
+	if err != nil {
+		return err
+	}
+	if !boolOf(nd["router:external"]) {
+		return badRequest("floatingip", "Network %s is not a valid external network", netID)
+	}
+	if err := p.core.Stamp(ctx, d, true); err != nil {
+		return err
+	}
+	if err := p.core.CheckQuota(ctx, tx, "floatingip", str(d["project_id"])); err != nil {
+		return err
+	}
+	fixed := map[string]any{}
+	if v := d["subnet_id"]; v != nil {
+		fixed["subnet_id"] = v
+	}
+	if v, ok := d["floating_ip_address"]; ok && v != nil {
+		fixed["ip_address"] = v
+	}
+	delete(d, "subnet_id")
+	port := resource.Doc{"network_id": netID, "device_id": d["id"], "device_owner": ownerFIP}
+	if len(fixed) > 0 {
+		port["fixed_ips"] = []any{fixed}
+	}
+	pd, err := p.core.CreatePortTx(ctx, tx, port, "")
+	if err != nil {
+		return err
+	}
+	var addr netip.Addr
+	for _, f := range fixedIPs(pd) {
+		if f.IP.Is4() {
+			addr = f.IP
+			break
+		}
+	}
+	if !addr.IsValid() {
+		return fault.New(400, "ExternalIpAddressExhausted", "Unable to find any IP address on external network %s.", netID)
+	}
+	d["floating_ip_address"] = addr.String()
+	d["floating_port_id"] = pd["id"]
+	d["status"] = "DOWN"
+	d["router_id"] = nil
+	portID, fixedAddr := d["port_id"], d["fixed_ip_address"]
+	d["port_id"], d["fixed_ip_address"] = nil, nil
+	if portID != nil {
+		if err := p.associate(ctx, tx, d, str(portID), fixedAddr); err != nil {
+			return err
+		}
+	}
+	rec, err := ml2.NewRecord("floatingip", d, str(d["port_id"]))
+	if err != nil {
+		return err
+	}
+	return tx.Insert(ctx, rec)
+}
+
+// associate points a floating IP at a port's fixed IPv4 address, which a
+// router must connect to the floating IP's network.
+func (p *Plugin) associate(ctx context.Context, tx store.Tx, d resource.Doc, portID string, fixedAddr any) error {
+	prec, pd, err := p.core.PortTx(ctx, tx, portID, false)
+	if err != nil {
+		return err
+	}
+	if !auth.FromContext(ctx).Admin() && prec.ProjectID != str(d["project_id"]) {
+		return badRequest("floatingip", "Cannot process floating IP association with Port %s, since that port is owned by a different tenant", portID)
+	}
+	var ip fixedIP
+	if fixedAddr != nil {
+		a, _ := netip.ParseAddr(str(fixedAddr))
+		if !a.Is4() {
+			return badRequest("floatingip", "Cannot process floating IP association with %s, since that is not an IPv4 address", fixedAddr)
+		}
+		for _, f := range fixedIPs(pd) {
+			if f.IP == a {
+				ip = f
+			}
+		}
+		if !ip.IP.IsValid() {
+			return badRequest("floatingip", "Port %s does not have fixed ip %s", portID, fixedAddr)
+		}
+	} else {
+		var v4 []fixedIP
+		for _, f := range fixedIPs(pd) {
+			if f.IP.Is4() {
+				v4 = append(v4, f)
+			}
+		}
+		switch len(v4) {
+		case 0:
+			return badRequest("floatingip", "Cannot add floating IP to port %s that has no fixed IPv4 addresses", portID)
+		case 1:
+			ip = v4[0]
+		default:
+			return badRequest("floatingip", "Port %s has multiple fixed IPv4 addresses.  Must provide a specific IPv4 address when assigning a floating IP", portID)
+		}
+	}
+	fipID, netID := str(d["id"]), str(d["floating_network_id"])
+	if n, err := tx.Count(ctx, store.Filter{Kind: "port_forwarding", Parents: []string{fipID}}); err != nil {
+		return err
+	} else if n > 0 {
+		return fault.Conflict("FipInUseByPortForwarding", "Floating IP %s in use by Port Forwarding resources.", fipID)
+	}
+	rid, ok, err := p.routerFor(ctx, tx, ip.SubnetID, netID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fault.NotFound("ExternalGatewayForFloatingIPNotFound", "External network %s is not reachable from subnet %s.  Therefore, cannot associate Port %s with a Floating IP.", netID, ip.SubnetID, portID)
+	}
+	claimed, err := tx.ClaimName(ctx, "fip_fixed", portID, ip.IP.String()+"@"+netID, fipID)
+	if err != nil {
+		return err
+	}
+	if !claimed {
+		return fault.Conflict("FloatingIPPortAlreadyAssociated", "Cannot associate floating IP %s (%s) with port %s using fixed IP %s, as that fixed IP already has a floating IP on external network %s.", d["floating_ip_address"], fipID, portID, ip.IP, netID)
+	}
+	d["port_id"], d["fixed_ip_address"], d["router_id"] = portID, ip.IP.String(), rid
+	return nil
+}
+
+// unlink disassociates a floating IP from its port.
+func (p *Plugin) unlink(ctx context.Context, tx store.Tx, d resource.Doc) error {
+	if d["port_id"] == nil {
+		return nil
+	}
+	if err := tx.ReleaseName(ctx, "fip_fixed", str(d["port_id"]), str(d["fixed_ip_address"])+"@"+str(d["floating_network_id"])); err != nil {
+		return err
+	}
+	d["port_id"], d["fixed_ip_address"], d["router_id"] = nil, nil, nil
+	return nil
+}
+
+// details fills what floating IPs show of other resources: the
+// associated port (fip-port-details) and the port forwardings
+// (expose-port-forwarding-in-fip).
+func (p *Plugin) details(ctx context.Context, tx store.Tx, fips []resource.Doc) error {
+	var portIDs, fipIDs []string
+	for _, d := range fips {
+		fipIDs = append(fipIDs, str(d["id"]))
+		if id := str(d["port_id"]); id != "" {
+			portIDs = append(portIDs, id)
+		}
+	}
+	ports := map[string]resource.Doc{}
+	if len(portIDs) > 0 {
+		f := store.Filter{Kind: "port"}
+		if len(portIDs) <= 500 {
+			f.IDs = portIDs
+		}
+		recs, docs, err := list(ctx, tx, f)
+		if err != nil {
+			return err
+		}
+		for i := range recs {
+			ports[recs[i].ID] = docs[i]
+		}
+	}
+	pfs := map[string][]any{}
+	if len(fipIDs) > 0 {
+		f := store.Filter{Kind: "port_forwarding"}
+		if len(fipIDs) <= 500 {
+			f.Parents = fipIDs
+		}
+		recs, docs, err := list(ctx, tx, f)
+		if err != nil {
+			return err
+		}
+		for i, pf := range docs {
+			m := map[string]any{"id": pf["id"], "protocol": pf["protocol"], "internal_ip_address": pf["internal_ip_address"]}
+			for _, k := range []string{"internal_port", "external_port", "internal_port_range", "external_port_range"} {
+				if v, ok := pf[k]; ok {
+					m[k] = v
+				}
+			}
+			pfs[recs[i].ParentID] = append(pfs[recs[i].ParentID], m)
+		}
+	}
+	for _, d := range fips {
+		d["port_details"] = nil
+		if pd, ok := ports[str(d["port_id"])]; ok {
+			d["port_details"] = map[string]any{"name": pd["name"], "network_id": pd["network_id"], "mac_address": pd["mac_address"],
+				"admin_state_up": pd["admin_state_up"], "status": pd["status"], "device_id": pd["device_id"], "device_owner": pd["device_owner"]}
+		}
+		d["port_forwardings"] = pfs[str(d["id"])]
+		if d["port_forwardings"] == nil {
+			d["port_forwardings"] = []any{}
+		}
+	}
+	return nil
+}
+
+// Get shows one floating IP.
+func (f FloatingIPs) Get(ctx context.Context, id string) (resource.Doc, error) {
+	var d resource.Doc
+	err := f.core.View(ctx, func(tx store.Tx) error {
+		var err error
+		if _, d, err = ml2.Visible(ctx, tx, "floatingip", id, false, fipNotFound(id)); err != nil {
+			return err
+		}
+		return f.details(ctx, tx, []resource.Doc{d})
+	})
+	return d, err
+}
+
+// List returns the floating IPs the caller may see.
+func (f FloatingIPs) List(ctx context.Context, q *resource.Query) ([]resource.Doc, error) {
+	var out []resource.Doc
+	err := f.core.View(ctx, func(tx store.Tx) error {
+		fl := ml2.Scope(ctx, "floatingip")
+		fl.IDs = q.Filters["id"]
+		fl.Parents = q.Filters["port_id"]
+		var err error
+		if _, out, err = list(ctx, tx, fl); err != nil {
+			return err
+		}
+		return f.details(ctx, tx, out)
+	})
+	return out, err
+}
+
+// Update associates (port_id), disassociates (port_id null) or describes
+// a floating IP.
+func (f FloatingIPs) Update(ctx context.Context, id string, patch resource.Doc, ifRev int64) (resource.Doc, error) {
+	var out resource.Doc
+	err := f.core.Update(ctx, func(tx store.Tx) error {
+		rec, d, err := ml2.Visible(ctx, tx, "floatingip", id, true, fipNotFound(id))
+		if err != nil {
+			return err
+		}
+		if err := ml2.OwnerOnly(ctx, rec, "update"); err != nil {
+			return err
+		}
+		if err := ml2.CheckRevision(d, ifRev); err != nil {
+			return err
+		}
+		before := rec.Doc
+		patch := clone(patch)
+		portID, hasPort := patch["port_id"]
+		fixedAddr, hasFixed := patch["fixed_ip_address"]
+		delete(patch, "port_id")
+		delete(patch, "fixed_ip_address")
+		if hasFixed && fixedAddr != nil && (!hasPort || portID == nil) {
+			return badRequest("floatingip", "fixed_ip_address cannot be specified without a port_id")
+		}
+		if hasPort {
+			if err := f.unlink(ctx, tx, d); err != nil {
+				return err
+			}
+			if portID != nil {
+				if err := f.associate(ctx, tx, d, str(portID), fixedAddr); err != nil {
+					return err
+				}
+			}
+		}
+		for k, v := range patch {
+			d[k] = v
+		}
+		rec.ParentID = str(d["port_id"])
+		if err := f.save(ctx, tx, rec, d, before); err != nil {
+			return err
+		}
+		out = d
+		return f.details(ctx, tx, []resource.Doc{d})
+	})
+	return out, err
+}
+
+// Delete releases a floating IP: its address, port forwardings and
+// association go with it.
+func (f FloatingIPs) Delete(ctx context.Context, id string, ifRev int64) error {
+	return f.core.Update(ctx, func(tx store.Tx) error {
+		rec, d, err := ml2.Visible(ctx, tx, "floatingip", id, true, fipNotFound(id))
+		if err != nil {
+			return err
+		}
+		if err := ml2.OwnerOnly(ctx, rec, "delete"); err != nil {
+			return err
+		}
+		if err := ml2.CheckRevision(d, ifRev); err != nil {
+			return err
+		}
+		pfs, err := tx.List(ctx, store.Filter{Kind: "port_forwarding", Parents: []string{id}})
+		if err != nil {
+			return err
+		}
+		for i := range pfs {
+			if err := tx.Delete(ctx, "port_forwarding", pfs[i].ID); err != nil {
+				return err
+			}
+		}
+		if err := f.unlink(ctx, tx, d); err != nil {
+			return err
+		}
+		if pid := str(d["floating_port_id"]); pid != "" {
+			if err := f.core.DeletePortTx(ctx, tx, pid); err != nil {
+				return err
+			}
+		}
+		return tx.Delete(ctx, "floatingip", id)
+	})
+}

@@ -1,0 +1,233 @@
+// Package l3 is Muon's L3 service plugin, after Neutron's l3_db,
+// extraroute_db, l3_gwmode_db and the port forwarding plugin: routers with
+// their gateways, interfaces and routes, floating IPs and their port
+// forwardings. Its records live in the core plugin's store and its ports
+// are made by the core plugin (ml2), inside the same transaction as the
+// rest of a request's work.
+package l3
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"slices"
+	"strconv"
+
+	"muon/internal/fault"
+	"muon/internal/ml2"
+	"muon/internal/resource"
+	"muon/internal/store"
+)
+
+// Device owners of the ports the L3 plugin makes.
+const (
+	ownerInterface = "network:router_interface"
+	ownerGateway   = "network:router_gateway"
+	ownerFIP       = "network:floatingip"
+)
+
+// Plugin is the L3 service plugin.
+type Plugin struct {
+	core *ml2.Plugin
+	// maxRoutes is Neutron's max_routes.
+	maxRoutes int
+}
+
+// New builds the L3 plugin over the core plugin and hooks port deletions.
+func New(core *ml2.Plugin) *Plugin {
+	p := &Plugin{core: core, maxRoutes: 30}
+	core.OnPortDelete(p.portDeleted)
+	return p
+}
+
+func routerNotFound(id string) *fault.Error {
+	return fault.NotFound("RouterNotFound", "Router %s could not be found", id)
+}
+
+func fipNotFound(id string) *fault.Error {
+	return fault.NotFound("FloatingIPNotFound", "Floating IP %s could not be found", id)
+}
+
+// badRequest is neutron-lib's BadRequest: "Bad <resource> request: msg".
+func badRequest(res, format string, args ...any) *fault.Error {
+	f := fault.New(400, "BadRequest", format, args...)
+	f.Message = "Bad " + res + " request: " + f.Message + "."
+	return f
+}
+
+// portDeleted refuses to delete a router's or floating IP's port through
+// the port API (L3PortInUse) and drops what refers to a deleted port: its
+// floating IP associations and port forwardings.
+func (p *Plugin) portDeleted(ctx context.Context, tx store.Tx, port resource.Doc) error {
+	id, owner, device := str(port["id"]), str(port["device_owner"]), str(port["device_id"])
+	kind := ""
+	switch owner {
+	case ownerInterface, ownerGateway:
+		kind = "router"
+	case ownerFIP:
+		kind = "floatingip"
+	}
+	if kind != "" && device != "" {
+		if _, err := tx.Get(ctx, kind, device); err == nil {
+			return fault.Conflict("L3PortInUse", "Port %s has owner %s and therefore cannot be deleted directly via the port API.", id, owner)
+		}
+	}
+	fips, err := tx.List(ctx, store.Filter{Kind: "floatingip", Parents: []string{id}})
+	if err != nil {
+		return err
+	}
+	for i := range fips {
+		d, err := ml2.Decode(&fips[i])
+		if err != nil {
+			return err
+		}
+		if err := p.unlink(ctx, tx, d); err != nil {
+			return err
+		}
+		fips[i].ParentID = ""
+		if err := p.core.SaveTx(ctx, tx, &fips[i], d); err != nil {
+			return err
+		}
+	}
+	pfs, err := tx.List(ctx, store.Filter{Kind: "port_forwarding"})
+	if err != nil {
+		return err
+	}
+	for i := range pfs {
+		d, err := ml2.Decode(&pfs[i])
+		if err != nil {
+			return err
+		}
+		if str(d["internal_port_id"]) == id {
+			if err := p.deletePF(ctx, tx, &pfs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func boolOf(v any) bool {
+	b, _ := v.(bool)
+	return b
+}
+
+func intOf(v any) int64 {
+	switch t := v.(type) {
+	case int64:
+		return t
+	case int:
+		return int64(t)
+	case float64:
+		return int64(t)
+	case json.Number:
+		n, _ := strconv.ParseInt(t.String(), 10, 64)
+		return n
+	}
+	return 0
+}
+
+func strList(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func anyList(l []string) []any {
+	out := make([]any, len(l))
+	for i, x := range l {
+		out[i] = x
+	}
+	return out
+}
+
+func clone(d resource.Doc) resource.Doc {
+	c := make(resource.Doc, len(d))
+	for k, v := range d {
+		c[k] = v
+	}
+	return c
+}
+
+// fixedIPs reads a port's fixed_ips.
+func fixedIPs(port resource.Doc) []fixedIP {
+	l, _ := port["fixed_ips"].([]any)
+	out := make([]fixedIP, 0, len(l))
+	for _, x := range l {
+		m, _ := x.(map[string]any)
+		ip, err := netip.ParseAddr(str(m["ip_address"]))
+		if err != nil {
+			continue
+		}
+		out = append(out, fixedIP{SubnetID: str(m["subnet_id"]), IP: ip})
+	}
+	return out
+}
+
+type fixedIP struct {
+	SubnetID string
+	IP       netip.Addr
+}
+
+func subnetIDs(port resource.Doc) []string {
+	var out []string
+	for _, f := range fixedIPs(port) {
+		if !slices.Contains(out, f.SubnetID) {
+			out = append(out, f.SubnetID)
+		}
+	}
+	return out
+}
+
+// getDoc reads a record and its document, or answers nf.
+func getDoc(ctx context.Context, tx store.Tx, kind, id string, lock bool, nf error) (*store.Record, resource.Doc, error) {
+	get := tx.Get
+	if lock {
+		get = tx.Lock
+	}
+	r, err := get(ctx, kind, id)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, nf
+		}
+		return nil, nil, err
+	}
+	d, err := ml2.Decode(r)
+	return r, d, err
+}
+
+// subnetCIDR reads a subnet's prefix, whoever owns it.
+func subnetCIDR(ctx context.Context, tx store.Tx, id string) (netip.Prefix, resource.Doc, error) {
+	_, d, err := getDoc(ctx, tx, "subnet", id, false, fault.NotFound("SubnetNotFound", "Subnet %s could not be found.", id))
+	if err != nil {
+		return netip.Prefix{}, nil, err
+	}
+	pfx, err := netip.ParsePrefix(str(d["cidr"]))
+	return pfx, d, err
+}
+
+// list reads the documents of records a filter selects.
+func list(ctx context.Context, tx store.Tx, f store.Filter) ([]store.Record, []resource.Doc, error) {
+	recs, err := tx.List(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	docs := make([]resource.Doc, len(recs))
+	for i := range recs {
+		if docs[i], err = ml2.Decode(&recs[i]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return recs, docs, nil
+}
