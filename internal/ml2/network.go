@@ -476,8 +476,10 @@ func (n Networks) Update(ctx context.Context, id string, patch resource.Doc, ifR
 		if err != nil {
 			return err
 		}
-		if shared != rec.Shared {
-			if err := n.shareSubnets(ctx, tx, id, shared); err != nil {
+		// Subnets are everyone's to see only when the network is shared,
+		// not when it is merely external.
+		if boolOf(d["shared"]) != wasShared {
+			if err := n.shareSubnets(ctx, tx, id, boolOf(d["shared"])); err != nil {
 				return err
 			}
 		}

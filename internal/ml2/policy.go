@@ -59,12 +59,18 @@ func (p *Plugin) networkTargets(ctx context.Context, docs []resource.Doc) ([]map
 					return err
 				}
 			}
-			var err error
 			caller := auth.FromContext(ctx).ProjectID
 			var grants []store.RBACGrant
 			fetched := false
 			for _, r := range recs {
-				shared := r.Shared
+				// Shared is the network's own flag: an external network's
+				// record is visible to all, but that does not share it.
+				nd, derr := decode(&r)
+				if derr != nil {
+					return derr
+				}
+				shared := boolOf(nd["shared"])
+				var err error
 				if !shared && r.ProjectID != caller {
 					// An access_as_shared policy for the caller's project
 					// shares the network with it.

@@ -133,9 +133,12 @@ func (p *Plugin) syncSharing(ctx context.Context, tx store.Tx, nrec *store.Recor
 		external = external || g.Action == accessExternal
 		wildcard = wildcard || g.Target == "*"
 	}
+	was := boolOf(nd["shared"])
 	nd["shared"], nd["router:external"] = shared, external
-	if wildcard != nrec.Shared {
-		if err := p.shareSubnets(ctx, tx, nrec.ID, wildcard); err != nil {
+	// Subnets are everyone's to see only when the network is shared, not
+	// when it is merely external.
+	if shared != was {
+		if err := p.shareSubnets(ctx, tx, nrec.ID, shared); err != nil {
 			return err
 		}
 	}

@@ -213,7 +213,7 @@ func (p *Plugin) createSubnet(ctx context.Context, tx store.Tx, d resource.Doc) 
 			return fault.NotFound("SegmentNotFound", "Segment %s could not be found.", seg)
 		}
 	}
-	rec, err := record("subnet", d, netID, nrec.Shared)
+	rec, err := record("subnet", d, netID, boolOf(nd["shared"]))
 	if err != nil {
 		return err
 	}

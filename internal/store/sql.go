@@ -25,6 +25,14 @@ type Dialect struct {
 	// SerialWrites makes Update hold a process-wide lock (SQLite has one
 	// writer).
 	SerialWrites bool
+	// Notify, when set, runs in every transaction that writes changes,
+	// with the feed's new last number as its argument, so that other
+	// servers on the database wake their watchers (PostgreSQL's
+	// pg_notify).
+	Notify string
+	// SnapshotReads makes Snapshot ask for a repeatable-read transaction
+	// (PostgreSQL reads each statement at its own snapshot otherwise).
+	SnapshotReads bool
 }
 
 // SQL is a Store over database/sql.
@@ -42,6 +50,8 @@ type SQL struct {
 	feedMu   sync.Mutex
 	feedLast int64
 	feedWake chan struct{}
+
+	closers []func()
 }
 
 type stmtKey struct {
@@ -145,8 +155,14 @@ func (s *SQL) migrate(ctx context.Context) error {
 	return nil
 }
 
+// OnClose runs f when the store closes, before its databases do.
+func (s *SQL) OnClose(f func()) { s.closers = append(s.closers, f) }
+
 // Close closes the databases.
 func (s *SQL) Close() error {
+	for _, f := range s.closers {
+		f()
+	}
 	s.stmts.Range(func(_, v any) bool {
 		v.(*sql.Stmt).Close()
 		return true
@@ -176,6 +192,16 @@ func (s *SQL) Update(ctx context.Context, fn func(Tx) error) error {
 // View runs fn in a read-only transaction.
 func (s *SQL) View(ctx context.Context, fn func(Tx) error) error {
 	return s.run(ctx, s.reader, &sql.TxOptions{ReadOnly: true}, fn)
+}
+
+// Snapshot runs fn in a read-only transaction whose reads all see one
+// snapshot of the database (SQLite's read transactions always do).
+func (s *SQL) Snapshot(ctx context.Context, fn func(Tx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.d.SnapshotReads {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return s.run(ctx, s.reader, opts, fn)
 }
 
 func (s *SQL) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(Tx) error) error {
@@ -254,7 +280,7 @@ const (
 	qGet        = `SELECT ` + recordCols + ` FROM resources WHERE id = ? AND kind = ?`
 	qInsert     = `INSERT INTO resources (` + recordCols + `) VALUES (?, ?, ?, ?, ?, ?)`
 	qUpdate     = `UPDATE resources SET project_id = ?, parent_id = ?, shared = ?, doc = ? WHERE id = ? AND kind = ?`
-	qDelete     = `DELETE FROM resources WHERE id = ? AND kind = ?`
+	qDelete     = `DELETE FROM resources WHERE id = ? AND kind = ? RETURNING parent_id`
 	qClaimIP    = `INSERT INTO ip_allocations (subnet_id, ip, network_id, port_id) VALUES (?, ?, ?, ?)` + onConflict
 	qReleaseIP  = `DELETE FROM ip_allocations WHERE subnet_id = ? AND ip = ?`
 	qPortIPs    = `SELECT subnet_id, ip, network_id, port_id FROM ip_allocations WHERE port_id = ?`
@@ -320,11 +346,13 @@ func where(f Filter) (string, []any) {
 			b.WriteString(" OR shared = 1")
 		}
 		if f.GrantedTo != "" {
-			col := "id"
+			// A grant shows its object; its object's children (a network's
+			// subnets) only when it shares it, not when it makes it external.
 			if f.GrantedParent {
-				col = "parent_id"
+				b.WriteString(" OR parent_id IN (SELECT object_id FROM rbac_grants WHERE target_project = ? AND action = 'access_as_shared')")
+			} else {
+				b.WriteString(" OR id IN (SELECT object_id FROM rbac_grants WHERE target_project = ?)")
 			}
-			b.WriteString(" OR " + col + " IN (SELECT object_id FROM rbac_grants WHERE target_project = ?)")
 			args = append(args, f.GrantedTo)
 		}
 		b.WriteString(")")
@@ -371,7 +399,7 @@ func (t *sqlTx) Insert(ctx context.Context, r *Record) error {
 		return fmt.Errorf("%s %s: %w", r.Kind, r.ID, ErrConflict)
 	}
 	if err == nil {
-		t.noted(r.Kind, r.ID, r.ProjectID, "create")
+		t.noted(r.Kind, r.ID, r.ProjectID, r.ParentID, "create")
 	}
 	return err
 }
@@ -390,19 +418,20 @@ func (t *sqlTx) Update(ctx context.Context, r *Record) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
-	t.noted(r.Kind, r.ID, r.ProjectID, "update")
+	t.noted(r.Kind, r.ID, r.ProjectID, r.ParentID, "update")
 	return nil
 }
 
 func (t *sqlTx) Delete(ctx context.Context, kind, id string) error {
-	res, err := t.exec(ctx, qDelete, id, kind)
+	var parent string
+	err := t.queryRow(ctx, qDelete, id, kind).Scan(&parent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
-	}
-	t.noted(kind, id, "", "delete")
+	t.noted(kind, id, "", parent, "delete")
 	return nil
 }
 
