@@ -91,6 +91,7 @@ type Server struct {
 	maxBody    int64
 	policy     *policy.Enforcer
 	feed       Feed
+	hosts      Hosts
 	mux        *http.ServeMux
 }
 
@@ -111,6 +112,9 @@ type Config struct {
 	Policy *policy.Enforcer
 	// Feed serves /muon/v1/changes when set.
 	Feed Feed
+	// Hosts serves the agent channel (/muon/v1/agents/heartbeat,
+	// /muon/v1/hosts/...) when set.
+	Hosts Hosts
 }
 
 // New builds the API server's handler.
@@ -123,6 +127,7 @@ func New(cfg Config) *Server {
 		maxBody:    cfg.MaxBody,
 		policy:     cfg.Policy,
 		feed:       cfg.Feed,
+		hosts:      cfg.Hosts,
 		mux:        http.NewServeMux(),
 	}
 	if s.maxBody == 0 {
@@ -142,6 +147,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Feed != nil {
 		api.HandleFunc("GET /muon/v1/changes", s.handle(s.changes))
+	}
+	if cfg.Hosts != nil {
+		s.routeHosts(api)
 	}
 	api.HandleFunc("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return errNotFoundPath(r)

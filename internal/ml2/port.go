@@ -58,13 +58,15 @@ func (p *Plugin) createPort(ctx context.Context, tx store.Tx, d resource.Doc) er
 	if d["binding:profile"] == nil {
 		d["binding:profile"] = map[string]any{}
 	}
-	p.bind(d, nd)
 	rec, err := record("port", d, netID, false)
 	if err != nil {
 		return err
 	}
-	// The record first: allocations reference it.
+	// The record first: allocations and the binding reference it.
 	if err := tx.Insert(ctx, rec); err != nil {
+		return err
+	}
+	if err := p.bind(ctx, tx, d, nd); err != nil {
 		return err
 	}
 	if err := p.claimMAC(ctx, tx, d, netID, id); err != nil {
@@ -117,23 +119,6 @@ func (p *Plugin) claimMAC(ctx context.Context, tx store.Tx, d resource.Doc, netI
 		}
 	}
 	return fault.New(503, "MacAddressGenerationFailure", "Unable to generate unique mac on network %s.", netID)
-}
-
-// bind sets the port binding attributes: a port with a host is bound by
-// the Linux bridge mechanism on networks whose types it carries.
-func (p *Plugin) bind(d, net resource.Doc) {
-	host := str(d["binding:host_id"])
-	switch {
-	case host == "":
-		d["binding:vif_type"] = "unbound"
-		d["binding:vif_details"] = map[string]any{}
-	case str(d["binding:vnic_type"]) != "normal" || str(net["provider:network_type"]) == "geneve":
-		d["binding:vif_type"] = "binding_failed"
-		d["binding:vif_details"] = map[string]any{}
-	default:
-		d["binding:vif_type"] = "bridge"
-		d["binding:vif_details"] = map[string]any{"port_filter": true, "connectivity": "l2"}
-	}
 }
 
 // fixedIP is one requested entry of fixed_ips.
@@ -610,7 +595,9 @@ func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 		if merged["binding:profile"] == nil {
 			merged["binding:profile"] = map[string]any{}
 		}
-		if _, ok := patch["binding:host_id"]; ok {
+		_, rehost := patch["binding:host_id"]
+		_, revnic := patch["binding:vnic_type"]
+		if rehost || revnic {
 			nrec, err := tx.Get(ctx, "network", netID)
 			if err != nil {
 				return err
@@ -619,7 +606,14 @@ func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 			if err != nil {
 				return err
 			}
-			p.bind(merged, nd)
+			if err := p.bind(ctx, tx, merged, nd); err != nil {
+				return err
+			}
+		}
+		// A port is ACTIVE only while its host's agent has it wired: a
+		// new host, or admin down, makes it DOWN until the agent says.
+		if str(merged["binding:host_id"]) != str(d["binding:host_id"]) || merged["admin_state_up"] == false {
+			merged["status"] = "DOWN"
 		}
 		if err := p.updateSecurityGroups(ctx, tx, patch, d, merged); err != nil {
 			return err

@@ -114,6 +114,7 @@ func Defaults() map[string]string {
 	// Admin-only resources.
 	add(admin, "create_segment", "get_segment", "update_segment", "delete_segment",
 		"get_network_ip_availability")
+	add(admin, "get_agent", "update_agent", "delete_agent")
 
 	// RBAC policies: members share their own objects, but only admins
 	// share with everyone ("*").

@@ -16,6 +16,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"muon/internal/agents"
 	"muon/internal/api"
 	"muon/internal/auth"
 	"muon/internal/identity"
@@ -61,6 +62,11 @@ type Config struct {
 	// validates tokens instead of the built-in identity service.
 	Keystone KeystoneConfig `toml:"keystone_authtoken"`
 	ML2      ML2Config      `toml:"ml2"`
+	// AgentReportInterval is how often agents heartbeat, in seconds
+	// (Neutron's report_interval, default 30); AgentDownTime is how long
+	// without one an agent stays alive (agent_down_time, default 75).
+	AgentReportInterval int `toml:"agent_report_interval"`
+	AgentDownTime       int `toml:"agent_down_time"`
 }
 
 // KeystoneConfig is the [keystone_authtoken] section, named as
@@ -219,6 +225,11 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 	sg := secgroup.New(st)
 	sg.UseQuotas(quotas)
 	p.UseSecurityGroups(secgroup.Ports{Plugin: sg})
+	agentsPlugin, hosts, err := cfg.agents(st, log)
+	if err != nil {
+		return nil, err
+	}
+	p.UseBinder(agentsPlugin)
 	rules, err := loadPolicy(cfg.PolicyFile)
 	if err != nil {
 		return nil, err
@@ -268,15 +279,38 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 			{Res: secgroup.AddressGroupResource(), Backend: addrGroups, Actions: map[string]api.Action{
 				"add_addresses": addrGroups.AddAddresses, "remove_addresses": addrGroups.RemoveAddresses,
 			}},
+			{Res: agents.Resource(), Backend: agents.Agents{Plugin: agentsPlugin}},
 		},
 		Tags:       p,
 		Quotas:     &quota.Service{Engine: quotas, Store: st},
 		Policy:     rules,
 		Feed:       feedOf(st),
+		Hosts:      hosts,
 		Extensions: extensions(),
 		MaxBody:    cfg.MaxRequestBody,
 	})
 	return out, nil
+}
+
+// agents builds the host agents' plugin: the binder of ports and the
+// server side of the agent channel.
+func (c Config) agents(st store.Store, log *slog.Logger) (*agents.Plugin, api.Hosts, error) {
+	ast, ok := st.(agents.Store)
+	if !ok {
+		return nil, nil, fmt.Errorf("agents: the store keeps no change feed")
+	}
+	acfg := agents.DefaultConfig()
+	if c.AgentReportInterval > 0 {
+		acfg.ReportInterval = time.Duration(c.AgentReportInterval) * time.Second
+	}
+	if c.AgentDownTime > 0 {
+		acfg.DownTime = time.Duration(c.AgentDownTime) * time.Second
+	}
+	a, err := agents.New(acfg, ast, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, a, nil
 }
 
 // Servers is what one configuration serves: the Networking API and, when

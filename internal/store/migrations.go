@@ -97,4 +97,20 @@ CREATE TABLE resource_refs (
 );
 CREATE INDEX resource_refs_to ON resource_refs (to_id, kind);
 `,
+	7: `
+ALTER TABLE changes ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';
+CREATE TABLE port_bindings (
+	port_id    TEXT PRIMARY KEY REFERENCES resources (id) ON DELETE CASCADE,
+	host       TEXT NOT NULL,
+	network_id TEXT NOT NULL,
+	vif_type   TEXT NOT NULL,
+	prev_host  TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX port_bindings_host ON port_bindings (host, vif_type);
+CREATE INDEX port_bindings_network ON port_bindings (network_id);
+CREATE TABLE agent_heartbeats (
+	agent_id TEXT PRIMARY KEY REFERENCES resources (id) ON DELETE CASCADE,
+	at_ms    BIGINT NOT NULL
+);
+`,
 }

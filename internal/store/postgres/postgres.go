@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -36,12 +37,24 @@ func Open(ctx context.Context, dsn string) (*store.SQL, error) {
 			c := code(err)
 			return c == "40001" || c == "40P01"
 		},
+		Notify:        notifySQL,
+		SnapshotReads: true,
 	}
 	s, err := store.NewSQL(ctx, d, db, db)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		listen(lctx, dsn, s, slog.Default())
+	}()
+	s.OnClose(func() {
+		stop()
+		<-done
+	})
 	return s, nil
 }
 

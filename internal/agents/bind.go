@@ -1,0 +1,240 @@
+package agents
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+
+	"muon/internal/resource"
+	"muon/internal/store"
+)
+
+// segment is one segment of a network, as binding needs it.
+type segment struct {
+	NetworkType     string
+	PhysicalNetwork string
+	SegmentationID  int64
+}
+
+// agent is a host's Linux bridge agent, as binding needs it.
+type agent struct {
+	ID     string
+	Host   string
+	Up     bool // admin_state_up
+	Alive  bool
+	Config map[string]any
+}
+
+func (a *agent) tunnelIP() string { return str(a.Config["tunneling_ip"]) }
+
+// reaches tells whether the agent can wire a port on the segment: VXLAN
+// over its tunnel address, flat and VLAN over a mapped physical network
+// (VLAN only where its kernel has 802.1Q), local always. This build has
+// no Geneve or GRE data plane.
+func (a *agent) reaches(s segment) bool {
+	kernel, _ := a.Config["kernel"].(map[string]any)
+	mapped := func(phys string) bool {
+		for _, k := range []string{"interface_mappings", "bridge_mappings"} {
+			if m, ok := a.Config[k].(map[string]any); ok && phys != "" {
+				if _, ok := m[phys]; ok {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	switch s.NetworkType {
+	case "local":
+		return true
+	case "vxlan":
+		types, _ := a.Config["tunnel_types"].([]any)
+		return slices.Contains(types, any("vxlan")) && a.tunnelIP() != "" && kernel["vxlan"] != false
+	case "flat":
+		return mapped(s.PhysicalNetwork)
+	case "vlan":
+		return mapped(s.PhysicalNetwork) && kernel["vlan"] == true
+	}
+	return false
+}
+
+// hostAgent reads a host's Linux bridge agent; nil if it has none.
+func (p *Plugin) hostAgent(ctx context.Context, tx hostTx, host string) (*agent, error) {
+	id, err := tx.NameID(ctx, "agent", LinuxBridge, host)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rec, err := tx.Get(ctx, "agent", id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	d, err := decode(rec)
+	if err != nil {
+		return nil, err
+	}
+	beats, err := tx.Heartbeats(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	conf, _ := d["configurations"].(map[string]any)
+	return &agent{ID: id, Host: host, Up: d["admin_state_up"] != false, Alive: p.alive(beats[id]), Config: conf}, nil
+}
+
+// segments reads a network's segments in creation order.
+func segments(ctx context.Context, tx store.Tx, networkID string) ([]segment, error) {
+	recs, err := tx.List(ctx, store.Filter{Kind: "segment", Parents: []string{networkID}})
+	if err != nil {
+		return nil, err
+	}
+	type seg struct {
+		segment
+		created, id string
+	}
+	var all []seg
+	for i := range recs {
+		d, err := decode(&recs[i])
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, seg{segment{str(d["network_type"]), str(d["physical_network"]), intOf(d["segmentation_id"])}, str(d["created_at"]), recs[i].ID})
+	}
+	slices.SortStableFunc(all, func(a, b seg) int {
+		return cmp.Or(cmp.Compare(a.created, b.created), cmp.Compare(a.id, b.id))
+	})
+	out := make([]segment, len(all))
+	for i, s := range all {
+		out[i] = s.segment
+	}
+	return out, nil
+}
+
+// bindable is the first segment the agent reaches.
+func bindable(a *agent, segs []segment) (segment, bool) {
+	if a == nil {
+		return segment{}, false
+	}
+	for _, s := range segs {
+		if a.reaches(s) {
+			return s, true
+		}
+	}
+	return segment{}, false
+}
+
+var bridgeDetails = map[string]any{"port_filter": true, "connectivity": "l2"}
+
+// Bind binds a port on its host, as ML2's Linux bridge mechanism driver:
+// "bridge" if the host's agent is alive, enabled and reaches one of the
+// network's segments, else "binding_failed"; "unbound" without a host.
+// It records the binding in the host's index (port_bindings).
+func (p *Plugin) Bind(ctx context.Context, tx store.Tx, port, network resource.Doc) (string, map[string]any, error) {
+	h, err := hostTxOf(tx)
+	if err != nil {
+		return "", nil, err
+	}
+	host, id := str(port["binding:host_id"]), str(port["id"])
+	vt, details, err := p.choose(ctx, h, host, str(port["binding:vnic_type"]), str(network["id"]))
+	if err != nil {
+		return "", nil, err
+	}
+	err = h.SetPortBinding(ctx, store.PortBinding{PortID: id, Host: host, NetworkID: str(network["id"]), VIFType: vt})
+	return vt, details, err
+}
+
+func (p *Plugin) choose(ctx context.Context, tx hostTx, host, vnic, networkID string) (string, map[string]any, error) {
+	if host == "" {
+		return "unbound", map[string]any{}, nil
+	}
+	if vnic != "" && vnic != "normal" {
+		return "binding_failed", map[string]any{}, nil
+	}
+	a, err := p.hostAgent(ctx, tx, host)
+	if err != nil {
+		return "", nil, err
+	}
+	if a == nil || !a.Alive || !a.Up {
+		return "binding_failed", map[string]any{}, nil
+	}
+	segs, err := segments(ctx, tx, networkID)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, ok := bindable(a, segs); !ok {
+		return "binding_failed", map[string]any{}, nil
+	}
+	d := make(map[string]any, len(bridgeDetails))
+	for k, v := range bridgeDetails {
+		d[k] = v
+	}
+	return "bridge", d, nil
+}
+
+// rebindHost binds the host's ports that failed to bind, now that its
+// agent came, came back, changed or was enabled (Neutron binds them when
+// the agent next syncs).
+func (p *Plugin) rebindHost(ctx context.Context, tx hostTx, host string) error {
+	failed, err := tx.PortBindings(ctx, store.PortBinding{Host: host, VIFType: "binding_failed"})
+	if err != nil {
+		return err
+	}
+	for _, b := range failed {
+		rec, err := tx.Lock(ctx, "port", b.PortID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		d, err := decode(rec)
+		if err != nil {
+			return err
+		}
+		vt, details, err := p.choose(ctx, tx, host, str(d["binding:vnic_type"]), b.NetworkID)
+		if err != nil {
+			return err
+		}
+		if vt == "binding_failed" {
+			continue
+		}
+		d["binding:vif_type"], d["binding:vif_details"] = vt, details
+		d["status"] = "DOWN"
+		p.touch(d)
+		if rec.Doc, err = json.Marshal(d); err != nil {
+			return err
+		}
+		if err := tx.Update(ctx, rec); err != nil {
+			return err
+		}
+		if err := tx.SetPortBinding(ctx, store.PortBinding{PortID: b.PortID, Host: host, NetworkID: b.NetworkID, VIFType: vt}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// touch bumps a changed port's revision and update time, as ml2 does.
+func (p *Plugin) touch(d resource.Doc) {
+	d["revision_number"] = intOf(d["revision_number"]) + 1
+	d["updated_at"] = p.now().UTC().Format(time.RFC3339)
+}
+
+func intOf(v any) int64 {
+	switch t := v.(type) {
+	case int64:
+		return t
+	case float64:
+		return int64(t)
+	case json.Number:
+		n, _ := t.Int64()
+		return n
+	}
+	return 0
+}

@@ -1,0 +1,430 @@
+package agents
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"slices"
+	"time"
+
+	"muon/internal/agentapi"
+	"muon/internal/fault"
+	"muon/internal/resource"
+	"muon/internal/store"
+)
+
+// MaxWait bounds a long poll on a host's state.
+const MaxWait = 60 * time.Second
+
+// deltaLimit is how many changes a delta reads at most; a host further
+// behind gets its full state instead.
+const deltaLimit = 5000
+
+// HostState answers a host's agent: its full desired state at the feed's
+// current revision when delta is false; else only what changed after
+// since, held up to wait while nothing relevant to the host changes. A
+// since the feed no longer reaches back to, or one from the future (a
+// restored database), answers Resync.
+func (p *Plugin) HostState(ctx context.Context, host string, since int64, delta bool, wait time.Duration) (agentapi.State, error) {
+	if host == "" || len(host) > 255 {
+		return agentapi.State{}, fault.BadRequest("Invalid host '%s'.", host)
+	}
+	if !delta {
+		var out agentapi.State
+		err := p.st.Snapshot(ctx, func(tx store.Tx) error {
+			h, err := hostTxOf(tx)
+			if err != nil {
+				return err
+			}
+			out, err = p.full(ctx, h, host)
+			return err
+		})
+		return out, err
+	}
+	if since < 0 {
+		return agentapi.State{}, fault.BadRequest("since must be a non-negative integer.")
+	}
+	deadline := time.Now().Add(min(max(wait, 0), MaxWait))
+	cursor := since
+	for {
+		var out agentapi.State
+		var found bool
+		err := p.st.Snapshot(ctx, func(tx store.Tx) error {
+			h, err := hostTxOf(tx)
+			if err != nil {
+				return err
+			}
+			out, found, err = p.delta(ctx, h, host, since, cursor)
+			return err
+		})
+		if err != nil {
+			return agentapi.State{}, err
+		}
+		if found || !time.Now().Before(deadline) || ctx.Err() != nil {
+			return out, nil
+		}
+		// Nothing after cursor concerns the host: a delta from since is
+		// a delta from the revision just read.
+		cursor = out.Revision
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		p.st.WaitChanges(wctx, cursor)
+		cancel()
+	}
+}
+
+// full is a host's whole desired state, read in one snapshot.
+func (p *Plugin) full(ctx context.Context, tx hostTx, host string) (agentapi.State, error) {
+	rev, err := tx.Revision(ctx)
+	if err != nil {
+		return agentapi.State{}, err
+	}
+	bs, err := tx.PortBindings(ctx, store.PortBinding{Host: host, VIFType: "bridge"})
+	if err != nil {
+		return agentapi.State{}, err
+	}
+	ids := make([]string, len(bs))
+	nets := map[string]bool{}
+	for i, b := range bs {
+		ids[i] = b.PortID
+		nets[b.NetworkID] = true
+	}
+	ports, err := portDocs(ctx, tx, ids)
+	if err != nil {
+		return agentapi.State{}, err
+	}
+	out := agentapi.State{Host: host, Revision: rev, Ports: []agentapi.Port{}, Networks: []agentapi.Network{}}
+	for _, id := range ids {
+		if d, ok := ports[id]; ok {
+			out.Ports = append(out.Ports, toPort(d))
+		}
+	}
+	if out.Networks, err = p.networks(ctx, tx, host, slices.Sorted(maps.Keys(nets))); err != nil {
+		return agentapi.State{}, err
+	}
+	return out, nil
+}
+
+// delta is what changed for a host after cursor (the agent has since;
+// nothing between since and cursor concerned it), and whether anything
+// did. Removals may name ports and networks the agent does not have (a
+// deleted port's host is not known any more); it ignores them.
+func (p *Plugin) delta(ctx context.Context, tx hostTx, host string, since, cursor int64) (agentapi.State, bool, error) {
+	changes, rev, err := tx.ChangesAfter(ctx, cursor, deltaLimit)
+	if err != nil {
+		return agentapi.State{}, false, err
+	}
+	out := agentapi.State{Host: host, Revision: rev, Delta: true, Ports: []agentapi.Port{}, Networks: []agentapi.Network{}}
+	switch {
+	case since > rev:
+		// A revision from the future: the database was restored.
+		return agentapi.State{Host: host, Revision: rev, Resync: true, Ports: []agentapi.Port{}, Networks: []agentapi.Network{}}, true, nil
+	case cursor == rev:
+		return out, false, nil
+	case len(changes) == 0 || changes[0].Seq != cursor+1:
+		// The feed was pruned past the agent's revision.
+		return agentapi.State{Host: host, Revision: rev, Resync: true, Ports: []agentapi.Port{}, Networks: []agentapi.Network{}}, true, nil
+	case changes[len(changes)-1].Seq < rev:
+		// Too far behind for a delta: the full state.
+		full, err := p.full(ctx, tx, host)
+		return full, true, err
+	}
+
+	mine, err := tx.PortBindings(ctx, store.PortBinding{Host: host, VIFType: "bridge"})
+	if err != nil {
+		return out, false, err
+	}
+	hostNets := map[string]bool{}
+	for _, b := range mine {
+		hostNets[b.NetworkID] = true
+	}
+	var portIDs []string
+	deleted := map[string]string{} // port -> network
+	refresh := map[string]bool{}   // networks to send again
+	removedNets := map[string]bool{}
+	agentsChanged := false
+	for _, c := range changes {
+		switch c.Kind {
+		case "port":
+			if c.Op == "delete" {
+				deleted[c.ID] = c.ParentID
+			} else {
+				portIDs = append(portIDs, c.ID)
+			}
+		case "network":
+			if hostNets[c.ID] {
+				refresh[c.ID] = true
+			} else if c.Op == "delete" {
+				removedNets[c.ID] = true
+			}
+		case "segment":
+			if hostNets[c.ParentID] {
+				refresh[c.ParentID] = true
+			}
+		case "agent":
+			agentsChanged = true
+		}
+	}
+	slices.Sort(portIDs)
+	portIDs = slices.Compact(portIDs)
+	bs, err := tx.PortBindings(ctx, store.PortBinding{}, portIDs...)
+	if err != nil {
+		return out, false, err
+	}
+	var upserts []string
+	removed := map[string]bool{}
+	for _, b := range bs {
+		switch {
+		case b.Host == host && b.VIFType == "bridge":
+			upserts = append(upserts, b.PortID)
+			refresh[b.NetworkID] = true
+		case b.Host == host || b.PrevHost == host:
+			// Left this host, or failed to bind here.
+			removed[b.PortID] = true
+			if hostNets[b.NetworkID] {
+				refresh[b.NetworkID] = true
+			} else {
+				removedNets[b.NetworkID] = true
+			}
+		case hostNets[b.NetworkID]:
+			// Another host's port on a network of this host: its
+			// remotes change.
+			refresh[b.NetworkID] = true
+		}
+	}
+	for id, net := range deleted {
+		if _, exists := removed[id]; exists {
+			continue
+		}
+		removed[id] = true
+		switch {
+		case hostNets[net]:
+			refresh[net] = true
+		case net != "":
+			removedNets[net] = true
+		}
+	}
+	if agentsChanged {
+		for n := range hostNets {
+			refresh[n] = true
+		}
+	}
+	// A port changed in place stays; one that is gone is removed.
+	for _, id := range upserts {
+		delete(removed, id)
+	}
+	for n := range hostNets {
+		delete(removedNets, n)
+	}
+	if len(upserts) == 0 && len(removed) == 0 && len(refresh) == 0 && len(removedNets) == 0 {
+		return out, false, nil
+	}
+	docs, err := portDocs(ctx, tx, upserts)
+	if err != nil {
+		return out, false, err
+	}
+	for _, id := range upserts {
+		if d, ok := docs[id]; ok {
+			out.Ports = append(out.Ports, toPort(d))
+		}
+	}
+	out.RemovedPorts = slices.Sorted(maps.Keys(removed))
+	out.RemovedNetworks = slices.Sorted(maps.Keys(removedNets))
+	if out.Networks, err = p.networks(ctx, tx, host, slices.Sorted(maps.Keys(refresh))); err != nil {
+		return out, false, err
+	}
+	return out, true, nil
+}
+
+// portDocs reads ports by id.
+func portDocs(ctx context.Context, tx store.Tx, ids []string) (map[string]resource.Doc, error) {
+	out := make(map[string]resource.Doc, len(ids))
+	for chunk := range slices.Chunk(ids, 500) {
+		recs, err := tx.List(ctx, store.Filter{Kind: "port", IDs: chunk})
+		if err != nil {
+			return nil, err
+		}
+		for i := range recs {
+			d, err := decode(&recs[i])
+			if err != nil {
+				return nil, err
+			}
+			out[recs[i].ID] = d
+		}
+	}
+	return out, nil
+}
+
+func toPort(d resource.Doc) agentapi.Port {
+	id := str(d["id"])
+	return agentapi.Port{
+		ID: id, NetworkID: str(d["network_id"]), MAC: str(d["mac_address"]),
+		IPs: portIPs(d), AdminStateUp: d["admin_state_up"] != false, Device: agentapi.TapName(id),
+	}
+}
+
+func portIPs(d resource.Doc) []string {
+	l, _ := d["fixed_ips"].([]any)
+	out := []string{}
+	for _, x := range l {
+		if m, ok := x.(map[string]any); ok && str(m["ip_address"]) != "" {
+			out = append(out, str(m["ip_address"]))
+		}
+	}
+	return out
+}
+
+// networks describes the given networks as the host's agent wires them:
+// the segment its agent reaches, the MTU, and for VXLAN the other hosts'
+// tunnel endpoints with the addresses of their ports (l2population).
+// Networks that no longer exist are left out.
+func (p *Plugin) networks(ctx context.Context, tx hostTx, host string, ids []string) ([]agentapi.Network, error) {
+	out := []agentapi.Network{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	self, err := p.hostAgent(ctx, tx, host)
+	if err != nil {
+		return nil, err
+	}
+	agentsByHost := map[string]*agent{host: self}
+	for _, id := range ids {
+		rec, err := tx.Get(ctx, "network", id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		nd, err := decode(rec)
+		if err != nil {
+			return nil, err
+		}
+		segs, err := segments(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		seg, ok := bindable(self, segs)
+		if !ok && len(segs) > 0 {
+			seg = segs[0]
+		}
+		n := agentapi.Network{ID: id, NetworkType: seg.NetworkType, PhysicalNetwork: seg.PhysicalNetwork,
+			SegmentationID: seg.SegmentationID, MTU: int(intOf(nd["mtu"]))}
+		if seg.NetworkType == "vxlan" {
+			if n.Remotes, err = p.remotes(ctx, tx, host, id, agentsByHost); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// remotes are the other hosts with ports bound on a network, by tunnel
+// endpoint, with those ports' MACs and addresses.
+func (p *Plugin) remotes(ctx context.Context, tx hostTx, host, networkID string, agentsByHost map[string]*agent) ([]agentapi.Remote, error) {
+	bs, err := tx.PortBindings(ctx, store.PortBinding{NetworkID: networkID, VIFType: "bridge"})
+	if err != nil {
+		return nil, err
+	}
+	byHost := map[string][]string{}
+	for _, b := range bs {
+		if b.Host != host {
+			byHost[b.Host] = append(byHost[b.Host], b.PortID)
+		}
+	}
+	if len(byHost) == 0 {
+		return nil, nil
+	}
+	var ids []string
+	for _, l := range byHost {
+		ids = append(ids, l...)
+	}
+	docs, err := portDocs(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var out []agentapi.Remote
+	for _, h := range slices.Sorted(maps.Keys(byHost)) {
+		a, ok := agentsByHost[h]
+		if !ok {
+			if a, err = p.hostAgent(ctx, tx, h); err != nil {
+				return nil, err
+			}
+			agentsByHost[h] = a
+		}
+		if a == nil || a.tunnelIP() == "" {
+			continue
+		}
+		r := agentapi.Remote{TunnelIP: a.tunnelIP(), Entries: []agentapi.FDBEntry{}}
+		for _, id := range byHost[h] {
+			if d, ok := docs[id]; ok {
+				r.Entries = append(r.Entries, agentapi.FDBEntry{MAC: str(d["mac_address"]), IPs: portIPs(d)})
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// ReportStatus sets the status of ports bound to the host: ACTIVE for
+// devices up (DOWN if the port is admin down), DOWN for devices down.
+// Ports not bound there are ignored. A status change is a change of the
+// port (its revision moves).
+func (p *Plugin) ReportStatus(ctx context.Context, host string, st agentapi.Status) error {
+	if host == "" || len(host) > 255 {
+		return fault.BadRequest("Invalid host '%s'.", host)
+	}
+	if n := len(st.Up) + len(st.Down); n > 100000 {
+		return fault.BadRequest("Too many devices in one report: %d.", n)
+	}
+	want := map[string]bool{}
+	for _, id := range st.Up {
+		want[id] = true
+	}
+	for _, id := range st.Down {
+		want[id] = false
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	return p.st.Update(ctx, func(tx store.Tx) error {
+		h, err := hostTxOf(tx)
+		if err != nil {
+			return err
+		}
+		bs, err := h.PortBindings(ctx, store.PortBinding{Host: host, VIFType: "bridge"}, slices.Sorted(maps.Keys(want))...)
+		if err != nil {
+			return err
+		}
+		for _, b := range bs {
+			rec, err := tx.Lock(ctx, "port", b.PortID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			d, err := decode(rec)
+			if err != nil {
+				return err
+			}
+			status := "DOWN"
+			if want[b.PortID] && d["admin_state_up"] != false {
+				status = "ACTIVE"
+			}
+			if str(d["status"]) == status {
+				continue
+			}
+			d["status"] = status
+			p.touch(d)
+			if rec.Doc, err = json.Marshal(d); err != nil {
+				return err
+			}
+			if err := tx.Update(ctx, rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

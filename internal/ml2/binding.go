@@ -1,0 +1,50 @@
+package ml2
+
+import (
+	"context"
+
+	"muon/internal/resource"
+	"muon/internal/store"
+)
+
+// Binder binds ports to hosts, as ML2's mechanism drivers do: it knows
+// the hosts' agents and what segments they reach (internal/agents).
+type Binder interface {
+	// Bind chooses a port's binding on its binding:host_id ("" unbinds)
+	// and records it; it runs in the port's transaction after the port's
+	// record is written. It returns binding:vif_type ("bridge",
+	// "binding_failed", "unbound") and binding:vif_details.
+	Bind(ctx context.Context, tx store.Tx, port, network resource.Doc) (vifType string, details map[string]any, err error)
+}
+
+// UseBinder makes ports bind through b. Without one, a port with a host
+// binds as "bridge" on any network type but geneve, agent or not.
+func (p *Plugin) UseBinder(b Binder) { p.binder = b }
+
+// bind sets the port binding attributes.
+func (p *Plugin) bind(ctx context.Context, tx store.Tx, d, net resource.Doc) error {
+	if p.binder != nil {
+		vt, det, err := p.binder.Bind(ctx, tx, d, net)
+		if err != nil {
+			return err
+		}
+		if det == nil {
+			det = map[string]any{}
+		}
+		d["binding:vif_type"], d["binding:vif_details"] = vt, det
+		return nil
+	}
+	host := str(d["binding:host_id"])
+	switch {
+	case host == "":
+		d["binding:vif_type"] = "unbound"
+		d["binding:vif_details"] = map[string]any{}
+	case str(d["binding:vnic_type"]) != "normal" || str(net["provider:network_type"]) == "geneve":
+		d["binding:vif_type"] = "binding_failed"
+		d["binding:vif_details"] = map[string]any{}
+	default:
+		d["binding:vif_type"] = "bridge"
+		d["binding:vif_details"] = map[string]any{"port_filter": true, "connectivity": "l2"}
+	}
+	return nil
+}
