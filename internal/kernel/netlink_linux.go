@@ -564,3 +564,13 @@ func scratchNS() (netns.NsHandle, error) {
 	r := <-ch
 	return r.ns, r.err
 }
+
+// Host is the Kernel of the calling thread's network namespace and the
+// function that releases it.
+func Host() (Kernel, func(), error) {
+	k, err := Open()
+	if err != nil {
+		return nil, nil, err
+	}
+	return k, func() { k.Close() }, nil
+}
