@@ -294,13 +294,6 @@ func (p *Plugin) Heartbeat(ctx context.Context, hb agentapi.Heartbeat) (agentapi
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			id = uuid.NewString()
-			ok, err := tx.ClaimName(ctx, "agent", hb.AgentType, hb.Host, id)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fault.Conflict("AgentConflict", "Agent %s on host %s is registering concurrently; retry.", hb.AgentType, hb.Host)
-			}
 			d = resource.Doc{
 				"id": id, "agent_type": hb.AgentType, "host": hb.Host,
 				"admin_state_up": true, "created_at": now.UTC().Format(timeFormat),
@@ -313,6 +306,14 @@ func (p *Plugin) Heartbeat(ctx context.Context, hb agentapi.Heartbeat) (agentapi
 			}
 			if err := tx.Insert(ctx, &store.Record{Kind: "agent", ID: id, Doc: b}); err != nil {
 				return err
+			}
+			// The name claim holds one agent of a type per host.
+			ok, err := tx.ClaimName(ctx, "agent", hb.AgentType, hb.Host, id)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fault.Conflict("AgentConflict", "Agent %s on host %s is registering concurrently; retry.", hb.AgentType, hb.Host)
 			}
 			rebind = true
 		case err != nil:
