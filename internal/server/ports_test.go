@@ -220,13 +220,14 @@ func TestPortExtensions(t *testing.T) {
 		})
 
 		t.Run("binding-admin-only", func(t *testing.T) {
+			heartbeat(t, e, "compute-1", lbConf("192.0.2.1", false))
 			r := ports.Create(bg, admin, portsbinding.CreateOptsExt{
 				CreateOptsBuilder: ports.CreateOpts{NetworkID: n.ID},
 				HostID:            "compute-1",
 				Profile:           map[string]any{"local_link_information": "x"},
 			})
 			p := must[port](t, r, "port")
-			if p.HostID != "compute-1" || p.VNICType != "normal" || p.VIFType == "" || p.VIFType == "unbound" {
+			if p.HostID != "compute-1" || p.VNICType != "normal" || p.VIFType != "bridge" {
 				t.Errorf("admin view: host %q vnic %q vif %q", p.HostID, p.VNICType, p.VIFType)
 			}
 			mine := mkPort(t, c, body{"network_id": n.ID})
