@@ -11,7 +11,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
 
 	"muon/internal/agentapi"
 )
@@ -22,8 +26,10 @@ const maxBody = 256 << 20
 // Client speaks the agent channel (agentapi) to one server.
 type Client struct {
 	Base  string // http://host:9696
-	Token string // X-Auth-Token; empty: noauth admin headers
-	HTTP  *http.Client
+	Token string // X-Auth-Token; empty: noauth admin headers (or Auth's)
+	// Auth, when set, gives the token (refresh: the last one was refused).
+	Auth func(ctx context.Context, refresh bool) (string, error)
+	HTTP *http.Client
 }
 
 // NewClient is a client of base; token empty means noauth.
@@ -33,8 +39,12 @@ func NewClient(base, token string) *Client {
 
 // Header sets the credentials on a request.
 func (c *Client) Header(h http.Header) {
-	if c.Token != "" {
-		h.Set("X-Auth-Token", c.Token)
+	c.header(h, c.Token)
+}
+
+func (c *Client) header(h http.Header, token string) {
+	if token != "" {
+		h.Set("X-Auth-Token", token)
 		return
 	}
 	h.Set("X-Roles", "admin")
@@ -53,26 +63,38 @@ func (e *StatusError) Error() string { return fmt.Sprintf("server answered %d: %
 // Do sends a JSON request and decodes a JSON answer into out (when not
 // nil); any status but 2xx is a *StatusError.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		body = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	c.Header(req.Header)
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return err
+	var resp *http.Response
+	for try := range 2 {
+		req, err := http.NewRequestWithContext(ctx, method, c.Base+path, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		if in != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.Header.Set("Accept", "application/json")
+		token := c.Token
+		if c.Auth != nil {
+			if token, err = c.Auth(ctx, try > 0); err != nil {
+				return fmt.Errorf("authenticate: %w", err)
+			}
+		}
+		c.header(req.Header, token)
+		if resp, err = c.HTTP.Do(req); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusUnauthorized || c.Auth == nil || try > 0 {
+			break
+		}
+		resp.Body.Close()
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -146,4 +168,26 @@ func Check(st agentapi.State, host string, since int64) error {
 		}
 	}
 	return nil
+}
+
+// PasswordAuth logs in to Keystone with opts (gophercloud's password
+// authentication) and keeps the token until the server refuses it.
+func PasswordAuth(opts gophercloud.AuthOptions) func(context.Context, bool) (string, error) {
+	var (
+		mu    sync.Mutex
+		token string
+	)
+	return func(ctx context.Context, refresh bool) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if token != "" && !refresh {
+			return token, nil
+		}
+		p, err := openstack.AuthenticatedClient(ctx, opts)
+		if err != nil {
+			return "", err
+		}
+		token = p.Token()
+		return token, nil
+	}
 }

@@ -14,8 +14,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
+
+	"muon/internal/agent"
 	"muon/internal/identity"
 	"muon/internal/server"
 	"muon/internal/store"
@@ -24,10 +28,14 @@ import (
 const usage = `muon: OpenStack Networking, in Go.
 
 Usage:
-  muon up      [--data-dir DIR] [--host ADDR] [--port PORT] [--auth noauth|keystone]
-               run everything on this host, state in DIR (SQLite)
+  muon up      [--data-dir DIR] [--host ADDR] [--port PORT] [--auth noauth|keystone] [--agent=false]
+               run everything on this host, state in DIR (SQLite), with its L2 agent when root
   muon server  [--config FILE] [--host ADDR] [--port PORT] [--database DSN]
                run the API server from a configuration file
+  muon agent   --server URL [--host NAME] --tunnel-ip IP [--interface-mappings physnet1:eth1] [--report-interval S]
+               run the Linux bridge agent for this host (root): bridges, VXLAN, taps
+  muon port    plug PORT_ID --netns NAME [--url URL] [--auth noauth] [--host NAME] | unplug PORT_ID [--netns NAME]
+               make (remove) an instance for a port: a namespace with eth0, tap<id> on this host, bound here
   muon bench   [--url URL] [-n N] [-c C]
                create N ports with C concurrent clients and print ports/s and latency
 `
@@ -46,6 +54,10 @@ func Main(ctx context.Context, args []string, stdout io.Writer) int {
 		err = serve(ctx, args[2:], stdout)
 	case "bench":
 		err = bench(ctx, args[2:], stdout)
+	case "agent":
+		err = agentCmd(ctx, args[2:], stdout)
+	case "port":
+		err = portCmd(ctx, args[2:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -83,9 +95,12 @@ func up(ctx context.Context, args []string, stdout io.Writer) error {
 	adminPass := fs.String("admin-password", "", "the admin user's password (default: generated once, kept in DATA-DIR/admin-password)")
 	policyFile := fs.String("policy-file", "", "an operator's policy.yaml over Neutron's default rules")
 	verbose := fs.Bool("v", false, "log every request")
+	withAgent := fs.Bool("agent", true, "run this host's L2 agent too (needs root; else the data plane is off)")
+	tunnel := fs.String("tunnel-ip", "", "the agent's VXLAN tunnel address (default: the address of the default route)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	agentLog := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg := server.DefaultConfig(*dir)
 	cfg.Host, cfg.Port, cfg.IdentityPort, cfg.Auth, cfg.PolicyFile = *host, *port, *idPort, *authn, *policyFile
 	if cfg.Auth == "noauth" {
@@ -94,6 +109,9 @@ func up(ctx context.Context, args []string, stdout io.Writer) error {
 	return run(ctx, cfg, stdout, *verbose, func(ctx context.Context, st store.Store, srv *server.Servers) (func(apiAddr, idAddr string), error) {
 		if srv.Identity == nil {
 			return func(addr, _ string) {
+				if *withAgent {
+					startAgent(ctx, addr, nil, *tunnel, agentLog)
+				}
 				fmt.Fprintf(stdout, `muon is up: Networking API v2.0 at http://%[1]s/v2.0 (state in %[2]s, auth noauth)
 
 Point the openstack CLI at it:
@@ -110,6 +128,17 @@ Or drive the API directly (X-Project-Id names the project, X-Roles: admin makes 
 			return nil, err
 		}
 		return func(addr, idAddr string) {
+			if *withAgent {
+				pw, err := os.ReadFile(filepath.Join(*dir, "admin-password"))
+				if err != nil {
+					agentLog.Warn("the data plane is off: no admin password for the agent", "err", err)
+				} else {
+					startAgent(ctx, addr, agent.PasswordAuth(gophercloud.AuthOptions{
+						IdentityEndpoint: "http://" + idAddr + "/v3", Username: "admin", Password: strings.TrimSpace(string(pw)),
+						DomainName: "Default", Scope: &gophercloud.AuthScope{ProjectName: "admin", DomainName: "Default"},
+					}), *tunnel, agentLog)
+				}
+			}
 			fmt.Fprintf(stdout, `muon is up: Networking API v2.0 at http://%[1]s/v2.0, identity (Keystone v3) at http://%[2]s/v3
 State in %[3]s; the admin password is in %[3]s/admin-password.
 

@@ -60,7 +60,7 @@ func TestUp(t *testing.T) {
 		out := &syncBuffer{}
 		done := make(chan int, 1)
 		go func() {
-			done <- Main(ctx, []string{"muon", "up", "--data-dir", dir, "--port", strconv.Itoa(port), "--identity-port", strconv.Itoa(idPort)}, out)
+			done <- Main(ctx, []string{"muon", "up", "--data-dir", dir, "--port", strconv.Itoa(port), "--identity-port", strconv.Itoa(idPort), "--agent=false"}, out)
 		}()
 		for range 250 {
 			if strings.Contains(out.String(), "muon is up") {

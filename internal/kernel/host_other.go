@@ -8,3 +8,9 @@ import "errors"
 func Host() (Kernel, func(), error) {
 	return nil, nil, errors.New("kernel: the data plane needs Linux")
 }
+
+// PlugInstance needs Linux.
+func PlugInstance(Instance) error { return errors.New("kernel: plugging instances needs Linux") }
+
+// UnplugInstance needs Linux.
+func UnplugInstance(string, string) error { return errors.New("kernel: plugging instances needs Linux") }

@@ -1,0 +1,261 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2/openstack"
+
+	"muon/internal/agent"
+	"muon/internal/agentapi"
+	"muon/internal/kernel"
+)
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	return h
+}
+
+// mappings parses "physnet1:eth1,physnet2:eth2".
+func mappings(s string) (map[string]string, error) {
+	m := map[string]string{}
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		phys, dev, ok := strings.Cut(item, ":")
+		if !ok || phys == "" || dev == "" {
+			return nil, fmt.Errorf("interface mapping %q: want physnet:device", item)
+		}
+		m[phys] = dev
+	}
+	return m, nil
+}
+
+// client is how the agent and port commands reach the API: --token (or
+// OS_TOKEN); else password authentication from OS_AUTH_URL and the other
+// OS_* variables; else noauth with admin headers.
+func client(url, token string) (*agent.Client, string, error) {
+	c := agent.NewClient(url, token)
+	switch {
+	case token != "":
+		return c, "token", nil
+	case os.Getenv("OS_AUTH_URL") != "":
+		opts, err := openstack.AuthOptionsFromEnv()
+		if err != nil {
+			return nil, "", err
+		}
+		c.Auth = agent.PasswordAuth(opts)
+		return c, "keystone password (OS_*)", nil
+	}
+	return c, "noauth (X-Roles: admin)", nil
+}
+
+func defaultURL() string {
+	if u := os.Getenv("OS_ENDPOINT"); u != "" {
+		return u
+	}
+	return "http://127.0.0.1:9696"
+}
+
+func agentCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	server := fs.String("server", defaultURL(), "the Networking API's URL")
+	host := fs.String("host", hostname(), "this host's name, as ports' binding:host_id names it")
+	tunnel := fs.String("tunnel-ip", "", "this host's VXLAN tunnel address")
+	ifmaps := fs.String("interface-mappings", "", "physical networks' interfaces: physnet1:eth1,...")
+	report := fs.Int("report-interval", 0, "seconds between heartbeats (0: the server's)")
+	token := fs.String("token", os.Getenv("OS_TOKEN"), "a Keystone token (default $OS_TOKEN; without one, OS_* password auth or noauth)")
+	arp := fs.Bool("arp-responder", false, "answer ARP from l2population's neighbour entries on the VXLAN devices (proxy) instead of flooding it to the remotes")
+	verbose := fs.Bool("v", false, "log debug messages")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	m, err := mappings(*ifmaps)
+	if err != nil {
+		return err
+	}
+	if *tunnel != "" {
+		if _, err := netip.ParseAddr(*tunnel); err != nil {
+			return fmt.Errorf("--tunnel-ip: %w", err)
+		}
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	c, how, err := client(*server, *token)
+	if err != nil {
+		return err
+	}
+	k, release, err := kernel.Host()
+	if err != nil {
+		return err
+	}
+	defer release()
+	fmt.Fprintf(stdout, "muon agent: host %s, server %s (%s)\n", *host, *server, how)
+	a := agent.New(agent.Config{Host: *host, TunnelIP: *tunnel, InterfaceMappings: m, ARPResponder: *arp,
+		ReportInterval: time.Duration(*report) * time.Second}, c, k, log.With("agent", *host))
+	return a.Run(ctx)
+}
+
+// tunnelIP guesses this host's address toward the outside (the source of
+// its default route), else loopback.
+func tunnelIP() string {
+	c, err := net.Dial("udp", "192.0.2.1:4789") // no packet is sent
+	if err != nil {
+		return "127.0.0.1"
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String()
+}
+
+// startAgent runs the host's agent inside `muon up`, when this process
+// may touch the kernel.
+func startAgent(ctx context.Context, apiAddr string, auth func(context.Context, bool) (string, error), tunnel string, log *slog.Logger) {
+	if os.Geteuid() != 0 {
+		log.Warn("not root: the data plane is off (no agent; ports stay DOWN). Run as root, or run `muon agent` as root.")
+		return
+	}
+	k, release, err := kernel.Host()
+	if err != nil {
+		log.Warn("the data plane is off", "err", err)
+		return
+	}
+	if tunnel == "" {
+		tunnel = tunnelIP()
+	}
+	c := agent.NewClient("http://"+apiAddr, "")
+	c.Auth = auth
+	a := agent.New(agent.Config{Host: hostname(), TunnelIP: tunnel}, c, k, log.With("agent", hostname()))
+	go func() {
+		defer release()
+		a.Run(ctx)
+	}()
+}
+
+type portDoc struct {
+	ID           string `json:"id"`
+	NetworkID    string `json:"network_id"`
+	MAC          string `json:"mac_address"`
+	AdminStateUp bool   `json:"admin_state_up"`
+	FixedIPs     []struct {
+		SubnetID  string `json:"subnet_id"`
+		IPAddress string `json:"ip_address"`
+	} `json:"fixed_ips"`
+}
+
+func portCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) < 1 || (args[0] != "plug" && args[0] != "unplug") {
+		return errors.New("usage: muon port plug|unplug PORT_ID --netns NAME")
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("port "+verb, flag.ContinueOnError)
+	url := fs.String("url", defaultURL(), "the Networking API's URL")
+	authn := fs.String("auth", "", "noauth: admin headers, no token (the default without a token or OS_AUTH_URL)")
+	token := fs.String("token", os.Getenv("OS_TOKEN"), "a Keystone token (default $OS_TOKEN)")
+	nsName := fs.String("netns", "", "the instance's network namespace")
+	host := fs.String("host", hostname(), "this host's name, set as the port's binding:host_id")
+	// The port id may come before or after the flags.
+	rest := args[1:]
+	var id string
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		id, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	if id == "" && fs.NArg() > 0 {
+		id = fs.Arg(0)
+	}
+	if id == "" || *nsName == "" && verb == "plug" {
+		return errors.New("usage: muon port " + verb + " PORT_ID --netns NAME")
+	}
+	if *authn == "noauth" {
+		*token = ""
+		os.Unsetenv("OS_AUTH_URL")
+	}
+	c, _, err := client(*url, *token)
+	if err != nil {
+		return err
+	}
+	tap := agentapi.TapName(id)
+	body := func(host string) map[string]any {
+		return map[string]any{"port": map[string]any{"binding:host_id": host}}
+	}
+	if verb == "unplug" {
+		if err := kernel.UnplugInstance(*nsName, tap); err != nil {
+			return err
+		}
+		err := c.Do(ctx, http.MethodPut, "/v2.0/ports/"+id, body(""), nil)
+		var se *agent.StatusError
+		if errors.As(err, &se) && se.Code == http.StatusNotFound {
+			err = nil // the port is gone already
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "unplugged %s (%s)\n", id, tap)
+		return nil
+	}
+	var p struct{ Port portDoc }
+	if err := c.Do(ctx, http.MethodGet, "/v2.0/ports/"+id, nil, &p); err != nil {
+		return fmt.Errorf("read port %s: %w", id, err)
+	}
+	var n struct {
+		Network struct {
+			MTU int `json:"mtu"`
+		}
+	}
+	if err := c.Do(ctx, http.MethodGet, "/v2.0/networks/"+p.Port.NetworkID, nil, &n); err != nil {
+		return fmt.Errorf("read network %s: %w", p.Port.NetworkID, err)
+	}
+	in := kernel.Instance{NetNS: *nsName, Tap: tap, MAC: p.Port.MAC, MTU: n.Network.MTU}
+	gws := map[bool]string{}
+	for _, ip := range p.Port.FixedIPs {
+		var s struct {
+			Subnet struct {
+				CIDR      string  `json:"cidr"`
+				GatewayIP *string `json:"gateway_ip"`
+			}
+		}
+		if err := c.Do(ctx, http.MethodGet, "/v2.0/subnets/"+ip.SubnetID, nil, &s); err != nil {
+			return fmt.Errorf("read subnet %s: %w", ip.SubnetID, err)
+		}
+		pfx, err := netip.ParsePrefix(s.Subnet.CIDR)
+		if err != nil {
+			return fmt.Errorf("subnet %s: %w", ip.SubnetID, err)
+		}
+		in.Addrs = append(in.Addrs, fmt.Sprintf("%s/%d", ip.IPAddress, pfx.Bits()))
+		if g := s.Subnet.GatewayIP; g != nil && *g != "" && *g != ip.IPAddress {
+			if _, ok := gws[pfx.Addr().Is4()]; !ok {
+				gws[pfx.Addr().Is4()] = *g
+			}
+		}
+	}
+	for _, g := range gws {
+		in.Gateways = append(in.Gateways, g)
+	}
+	if err := kernel.PlugInstance(in); err != nil {
+		return err
+	}
+	if err := c.Do(ctx, http.MethodPut, "/v2.0/ports/"+id, body(*host), nil); err != nil {
+		return fmt.Errorf("bind port %s to %s: %w", id, *host, err)
+	}
+	fmt.Fprintf(stdout, "plugged %s: %s in %s (eth0 %s %s), bound to %s\n", id, tap, *nsName, p.Port.MAC, strings.Join(in.Addrs, " "), *host)
+	return nil
+}
