@@ -85,16 +85,21 @@ func (p *Plugin) createFIP(ctx context.Context, tx store.Tx, d resource.Doc) err
 	d["router_id"] = nil
 	portID, fixedAddr := d["port_id"], d["fixed_ip_address"]
 	d["port_id"], d["fixed_ip_address"] = nil, nil
-	if portID != nil {
-		if err := p.associate(ctx, tx, d, str(portID), fixedAddr); err != nil {
-			return err
-		}
-	}
-	rec, err := ml2.NewRecord("floatingip", d, str(d["port_id"]))
+	// The record first: the association's claim refers to it.
+	rec, err := ml2.NewRecord("floatingip", d, "")
 	if err != nil {
 		return err
 	}
-	return tx.Insert(ctx, rec)
+	if err := tx.Insert(ctx, rec); err != nil || portID == nil {
+		return err
+	}
+	if err := p.associate(ctx, tx, d, str(portID), fixedAddr); err != nil {
+		return err
+	}
+	if rec, err = ml2.NewRecord("floatingip", d, str(portID)); err != nil {
+		return err
+	}
+	return tx.Update(ctx, rec)
 }
 
 // associate points a floating IP at a port's fixed IPv4 address, which a

@@ -425,9 +425,13 @@ func parseRoutes(v any) ([]route, error) {
 		if !ok || !ok1 || !ok2 || len(m) != 2 {
 			return nil, fault.BadRequest("Invalid input for routes. Reason: Validation of dictionary's keys failed. Expected keys: {'destination', 'nexthop'} Provided keys: %v.", keys(m))
 		}
-		cidr, err := ipam.ParseCIDR(dest)
+		// Unlike a subnet's, a route's destination may be a default route.
+		cidr, err := netip.ParsePrefix(dest)
 		if err != nil {
-			return nil, ipam.ForAttr("routes", err)
+			return nil, fault.BadRequest("Invalid input for routes. Reason: '%s' is not a valid IP subnet.", dest)
+		}
+		if cidr != cidr.Masked() {
+			return nil, fault.BadRequest("Invalid input for routes. Reason: '%s' isn't a recognized IP subnet cidr, '%s' is recommended.", dest, cidr.Masked())
 		}
 		ip, err := ipam.ParseIP(hop)
 		if err != nil {
