@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -99,8 +100,16 @@ func TestAgents(t *testing.T) {
 		if !r.AdminStateUp || r.ReportInterval != 1 {
 			t.Errorf("reply %+v, want enabled with report_interval 1", r)
 		}
-		if again := heartbeat(t, e, "compute-1", lbConf("192.0.2.1", false)); again.ID != r.ID {
+		// Heartbeats of a live agent with the same configurations (the
+		// device count aside) are no changes of the feed.
+		before := readFeed(t, e, "").Last
+		conf := lbConf("192.0.2.1", false)
+		conf["devices"] = 7
+		if again := heartbeat(t, e, "compute-1", conf); again.ID != r.ID {
 			t.Errorf("a second heartbeat made agent %s, want %s", again.ID, r.ID)
+		}
+		if after := readFeed(t, e, "").Last; after != before {
+			t.Errorf("a plain heartbeat moved the feed from %d to %d", before, after)
 		}
 		a := getAgent(t, e, r.ID)
 		if !a.Alive || a.Host != "compute-1" || a.AgentType != "Linux bridge agent" || a.Binary != "muon-linuxbridge-agent" ||
@@ -463,6 +472,44 @@ func TestHostStateAcrossServers(t *testing.T) {
 			if !slices.Contains(portIDsOf(s), p.ID) {
 				t.Errorf("round %d: B's delta %+v lacks the port", i, s)
 			}
+		}
+	})
+}
+
+// FuzzAgentChannel: whatever an agent sends, the server answers 2xx or
+// 4xx, never 500, and a refused heartbeat registers nothing.
+func FuzzAgentChannel(f *testing.F) {
+	e := servertest.Start(f, "sqlite", nil)
+	paths := []string{"/muon/v1/agents/heartbeat", "/muon/v1/hosts/h1/status", "/muon/v1/hosts/h1/state?"}
+	for _, s := range []struct {
+		path uint8
+		body string
+	}{
+		{0, `{"host": "h1", "agent_type": "Linux bridge agent", "configurations": {"tunneling_ip": "192.0.2.1", "tunnel_types": ["vxlan"]}}`},
+		{0, `{"host": "h1", "agent_type": "Linux bridge agent", "configurations": {"tunnel_types": "vxlan", "kernel": 5, "interface_mappings": []}}`},
+		{0, `{"host": "h1", "agent_type": "Linux bridge agent", "started_at": "yesterday"}`},
+		{0, `{"host": "", "agent_type": ""}`},
+		{0, `{"host": "h1", "agent_type": "Linux bridge agent", "configurations": {"tunn`},
+		{1, `{"up": ["00000000-0000-4000-8000-000000000000"], "down": ["x"]}`},
+		{1, `{"up": "all"}`},
+		{1, `null`},
+		{2, `since=5&wait=0`},
+		{2, `since=99999999999999999999`},
+		{2, `since=1&wait=-3`},
+	} {
+		f.Add(s.path, s.body)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, in string) {
+		path, method, body := paths[int(which)%len(paths)], "POST", in
+		if strings.HasSuffix(path, "?") {
+			method, path, body = "GET", path+strings.ReplaceAll(in, "wait=", "wait=0&x="), ""
+			if _, err := url.Parse(e.URL + path); err != nil {
+				return // no client sends it
+			}
+		}
+		code, out := e.Do(t, method, path, "admin", true, body)
+		if code >= 500 {
+			t.Fatalf("%s %s %q: %d %s", method, path, body, code, out)
 		}
 	})
 }
