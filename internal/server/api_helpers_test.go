@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"net/url"
 	"testing"
 
@@ -179,10 +180,21 @@ func mkPort(t *testing.T, c *gophercloud.ServiceClient, b body) port {
 }
 
 // netWithSubnet makes a network with one IPv4 subnet of cidr.
+// netWithSubnet makes a network with an IPv4 subnet. On a /24 the
+// allocation pool is the upper half (.128-.254), so the addresses tests ask
+// for by hand (below .128) never collide with automatic ones, which are
+// picked at random.
 func netWithSubnet(t *testing.T, c *gophercloud.ServiceClient, cidr string) (network, subnet) {
 	t.Helper()
 	n := mkNet(t, c, body{"name": "n-" + cidr})
-	s := mkSubnet(t, c, body{"network_id": n.ID, "ip_version": 4, "cidr": cidr})
+	b := body{"network_id": n.ID, "ip_version": 4, "cidr": cidr}
+	if p, err := netip.ParsePrefix(cidr); err == nil && p.Addr().Is4() && p.Bits() == 24 {
+		base := p.Masked().Addr().As4()
+		start, end := base, base
+		start[3], end[3] = 128, 254
+		b["allocation_pools"] = []any{map[string]any{"start": netip.AddrFrom4(start).String(), "end": netip.AddrFrom4(end).String()}}
+	}
+	s := mkSubnet(t, c, b)
 	return n, s
 }
 
