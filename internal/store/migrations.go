@@ -97,6 +97,9 @@ CREATE TABLE resource_refs (
 );
 CREATE INDEX resource_refs_to ON resource_refs (to_id, kind);
 `,
+	// 6 was reserved for the L3 plugin, which keeps its invariants in
+	// resource_names instead; it stays empty.
+	6: ``,
 	7: `
 ALTER TABLE changes ADD COLUMN parent_id TEXT NOT NULL DEFAULT '';
 CREATE TABLE port_bindings (
