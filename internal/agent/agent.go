@@ -320,7 +320,7 @@ func (a *Agent) follow(ctx context.Context) {
 				changed := merge(&view, d)
 				rev = max(rev, d.Revision)
 				view.Revision = rev
-				if len(changed) > 0 || len(d.RemovedPorts)+len(d.RemovedNetworks) > 0 {
+				if len(d.Networks)+len(d.Ports)+len(d.RemovedPorts)+len(d.RemovedNetworks) > 0 {
 					a.log.DebugContext(ctx, "delta", "revision", rev, "ports", len(d.Ports), "networks", len(d.Networks),
 						"removed_ports", len(d.RemovedPorts), "removed_networks", len(d.RemovedNetworks))
 					a.publish(view, false, changed)

@@ -170,6 +170,15 @@ func TestAgentFollowsTheChannel(t *testing.T) {
 	k.AddLink(kernel.Link{Name: agentapi.TapName(p2), Kind: "veth"})
 	eventually(t, "p2 up once its tap appears", isUp(p2))
 
+	// A delta with only a network (another host joined it): its remotes
+	// are programmed.
+	nA3 := nA
+	nA3.Remotes = append(slices.Clone(nA.Remotes), agentapi.Remote{TunnelIP: "192.168.100.3", Entries: []agentapi.FDBEntry{{MAC: "fa:16:3e:00:00:31"}}})
+	f.delta(agentapi.State{Host: "h1", Revision: 7, Delta: true, Networks: []agentapi.Network{nA3}})
+	eventually(t, "a network-only delta programmed", func() bool {
+		return strings.Contains(dump(), "fdb vxlan-1001 fa:16:3e:00:00:31 dst 192.168.100.3")
+	})
+
 	// Garbage, a cut connection, a revision going back: refused, and the
 	// agent resumes from revision 7.
 	f.raw("this is not json")
