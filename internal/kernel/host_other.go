@@ -13,4 +13,6 @@ func Host() (Kernel, func(), error) {
 func PlugInstance(Instance) error { return errors.New("kernel: plugging instances needs Linux") }
 
 // UnplugInstance needs Linux.
-func UnplugInstance(string, string) error { return errors.New("kernel: plugging instances needs Linux") }
+func UnplugInstance(string, string) error {
+	return errors.New("kernel: plugging instances needs Linux")
+}
