@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -27,6 +28,12 @@ func (s *Server) handle(fn func(http.ResponseWriter, *http.Request) error) http.
 // writeFault is the one place errors become Neutron's fault body.
 func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, err error) {
 	f, ok := fault.As(err)
+	if !ok && errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away (an agent stopping mid long poll): not a
+		// server failure, and there is no one to answer.
+		s.log.DebugContext(r.Context(), "request cancelled by the client", "method", r.Method, "path", r.URL.Path)
+		return
+	}
 	if !ok {
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		f = &fault.Error{Status: http.StatusInternalServerError, Type: "HTTPInternalServerError",
