@@ -28,8 +28,10 @@ fi
 
 work=$(mktemp -d /tmp/muon-tempest.XXXXXX)
 pid=
+wsname=
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	[ -n "$wsname" ] && /usr/bin/tempest workspace remove --name "$wsname" >/dev/null 2>&1
 	[ "${MUON_TEMPEST_KEEP:-}" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -52,7 +54,8 @@ eval "$(IDENTITY=http://127.0.0.1:$idport/v3 PASSWORD=$password /usr/bin/python3
 has() { [[ ",$EXTENSIONS," == *",$1,"* ]]; }
 tf() { has "$1" && echo true || echo false; }
 
-(cd "$work" && /usr/bin/tempest init ws >/dev/null) || exit 1
+wsname="muon-$(basename "$work")"
+(cd "$work" && /usr/bin/tempest init --name "$wsname" ws >/dev/null) || exit 1
 cat >"$work/ws/etc/tempest.conf" <<CONF
 [DEFAULT]
 log_dir = $work/ws/logs

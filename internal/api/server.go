@@ -145,6 +145,11 @@ func New(cfg Config) *Server {
 	if cfg.Quotas != nil {
 		s.routeQuotas(api, cfg.Quotas)
 	}
+	// service-type: the advanced services' providers; this build has none.
+	api.HandleFunc("GET /v2.0/service-providers", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		writeJSON(w, http.StatusOK, map[string]any{"service_providers": []any{}})
+		return nil
+	}))
 	if cfg.Feed != nil {
 		api.HandleFunc("GET /muon/v1/changes", s.handle(s.changes))
 	}

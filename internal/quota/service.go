@@ -71,7 +71,7 @@ func (s *Service) Get(ctx context.Context, project string) (map[string]any, erro
 	var out map[string]any
 	err := s.Store.View(ctx, func(tx store.Tx) error {
 		l, _, err := s.Engine.Limits(ctx, tx, project)
-		out = view(l, "")
+		out = view(l, project)
 		return err
 	})
 	return out, err
@@ -116,7 +116,7 @@ func (s *Service) Update(ctx context.Context, project string, limits map[string]
 	var out map[string]any
 	err := s.Store.Update(ctx, func(tx store.Tx) error {
 		l, err := s.Engine.Set(ctx, tx, project, limits)
-		out = view(l, "")
+		out = view(l, project)
 		return err
 	})
 	return out, err
