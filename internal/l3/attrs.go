@@ -25,7 +25,8 @@ func RouterResource() *resource.Resource {
 		resource.Attr{Name: "status", Type: resource.String(16)},
 		resource.Attr{Name: "external_gateway_info", Type: resource.Dict, Post: true, Put: true, Nullable: true,
 			Default: nil, HasDefault: true, NoFilter: true, NoSort: true, Validate: validGatewayInfo},
-		resource.Attr{Name: "routes", Type: resource.ListOf(resource.Dict), Put: true, NoFilter: true, NoSort: true},
+		// null is no routes (neutron-lib's convert_none_to_empty_list).
+		resource.Attr{Name: "routes", Type: resource.ListOf(resource.Dict), Put: true, Nullable: true, NoFilter: true, NoSort: true},
 		resource.Attr{Name: "ha", Type: resource.Bool, Post: true, Put: true, AdminOnly: true},
 		resource.Attr{Name: "distributed", Type: resource.Bool, Post: true, Put: true, AdminOnly: true},
 		resource.Attr{Name: "availability_zone_hints", Type: resource.StringList, Post: true, Default: []any{}, HasDefault: true, NoSort: true},
@@ -136,8 +137,13 @@ func parseRange(s string) (int, int, error) {
 }
 
 // validGatewayInfo checks external_gateway_info's keys and their types.
+// An empty dictionary is no gateway, as null (neutron-lib's
+// type:dict_or_nodata).
 func validGatewayInfo(v any) error {
 	m := v.(map[string]any)
+	if len(m) == 0 {
+		return nil
+	}
 	bad := func(format string, args ...any) error {
 		return fault.BadRequest("Invalid input for external_gateway_info. Reason: "+format+".", args...)
 	}

@@ -69,7 +69,7 @@ func (p *Plugin) createRouter(ctx context.Context, tx store.Tx, d resource.Doc) 
 	if err := tx.Insert(ctx, rec); err != nil {
 		return err
 	}
-	if gw == nil {
+	if len(gw) == 0 {
 		return nil
 	}
 	if err := p.setGateway(ctx, tx, d, gw); err != nil {
@@ -155,7 +155,7 @@ func (p *Plugin) clearGateway(ctx context.Context, tx store.Tx, d resource.Doc) 
 func (p *Plugin) updateGateway(ctx context.Context, tx store.Tx, d resource.Doc, v any) error {
 	info, _ := v.(map[string]any)
 	cur, _ := d["external_gateway_info"].(map[string]any)
-	if info == nil {
+	if len(info) == 0 {
 		return p.clearGateway(ctx, tx, d)
 	}
 	if cur != nil && cur["network_id"] == info["network_id"] {

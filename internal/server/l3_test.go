@@ -508,3 +508,46 @@ func jsonOf(v any) string {
 func subnetsDelete(c *gophercloud.ServiceClient, id string) error {
 	return subnets.Delete(bg, c, id).ExtractErr()
 }
+
+// TestRouterEmptyGatewayAndNullRoutes: an empty external_gateway_info is
+// no gateway (create) or clears it (update), and routes null is no
+// routes, as Neutron's dict_or_nodata and convert_none_to_empty_list.
+func TestRouterEmptyGatewayAndNullRoutes(t *testing.T) {
+	servertest.Stores(t, func(t *testing.T, e *servertest.Env) {
+		ext, _ := extNet(t, e, "198.51.100.0/24")
+		c := e.Client("p1", false)
+		r := mkRouter(t, c, body{"name": "r", "external_gateway_info": map[string]any{}})
+		if r.Gateway != nil {
+			t.Fatalf("gateway of a router made with {}: %+v", r.Gateway)
+		}
+		g := must[router](t, routers.Update(bg, c, r.ID, upd{body{"external_gateway_info": map[string]any{"network_id": ext.ID}}}), "router")
+		if g.Gateway == nil || g.Gateway.NetworkID != ext.ID {
+			t.Fatalf("gateway %+v", g.Gateway)
+		}
+		g = must[router](t, routers.Update(bg, c, r.ID, upd{body{"external_gateway_info": map[string]any{}}}), "router")
+		if g.Gateway != nil {
+			t.Fatalf("gateway after {}: %+v", g.Gateway)
+		}
+		if left := listIDs(t, ports.List(e.Admin(), ports.ListOpts{DeviceID: r.ID}), "ports"); len(left) != 0 {
+			t.Errorf("gateway ports left: %v", left)
+		}
+		// Keys without network_id are still refused.
+		_, err := routers.Create(bg, c, body{"external_gateway_info": map[string]any{"enable_snat": false}}).Extract()
+		wantFault(t, err, 400, "HTTPBadRequest")
+
+		_, s := netWithSubnet(t, c, "10.8.0.0/24")
+		addIface(t, c, r.ID, routers.AddInterfaceOpts{SubnetID: s.ID})
+		u := must[router](t, routers.Update(bg, c, r.ID, upd{body{"routes": []any{map[string]any{"destination": "172.20.0.0/16", "nexthop": "10.8.0.9"}}}}), "router")
+		if len(u.Routes) != 1 {
+			t.Fatalf("routes %+v", u.Routes)
+		}
+		raw := rawOf(t, routers.Update(bg, c, r.ID, upd{body{"routes": nil}}).Result, "router")
+		if rs, ok := raw["routes"].([]any); !ok || len(rs) != 0 {
+			t.Fatalf("routes after null: %#v", raw["routes"])
+		}
+		// With no routes left the interface can go.
+		if _, err := routers.RemoveInterface(bg, c, r.ID, routers.RemoveInterfaceOpts{SubnetID: s.ID}).Extract(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
