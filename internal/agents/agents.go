@@ -118,6 +118,7 @@ func Resource() *resource.Resource {
 		{Name: "configurations", Type: resource.Dict, NoFilter: true, NoSort: true},
 		{Name: "description", Type: resource.String(255), Put: true, Nullable: true},
 		{Name: "availability_zone", Type: resource.String(255), Nullable: true},
+		{Name: hostedKey, Type: resource.StringList, Hidden: true},
 		{Name: "resources_synced", Type: resource.Bool, Nullable: true},
 	}}
 }

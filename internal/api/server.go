@@ -112,6 +112,8 @@ type Config struct {
 	Policy *policy.Enforcer
 	// Feed serves /muon/v1/changes when set.
 	Feed Feed
+	// DHCP serves the dhcp_agent_scheduler routes when set.
+	DHCP DHCPScheduler
 	// Hosts serves the agent channel (/muon/v1/agents/heartbeat,
 	// /muon/v1/hosts/...) when set.
 	Hosts Hosts
@@ -150,6 +152,9 @@ func New(cfg Config) *Server {
 		writeJSON(w, http.StatusOK, map[string]any{"service_providers": []any{}})
 		return nil
 	}))
+	if cfg.DHCP != nil {
+		s.routeDHCP(api, cfg.DHCP)
+	}
 	if cfg.Feed != nil {
 		api.HandleFunc("GET /muon/v1/changes", s.handle(s.changes))
 	}

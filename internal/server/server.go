@@ -286,6 +286,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 		Policy:     rules,
 		Feed:       feedOf(st),
 		Hosts:      hosts,
+		DHCP:       agentsPlugin,
 		Extensions: extensions(),
 		MaxBody:    cfg.MaxRequestBody,
 	})
