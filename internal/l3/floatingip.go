@@ -327,23 +327,30 @@ func (f FloatingIPs) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err := ml2.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
-		pfs, err := tx.List(ctx, store.Filter{Kind: "port_forwarding", Parents: []string{id}})
-		if err != nil {
-			return err
-		}
-		for i := range pfs {
-			if err := tx.Delete(ctx, "port_forwarding", pfs[i].ID); err != nil {
-				return err
-			}
-		}
-		if err := f.unlink(ctx, tx, d); err != nil {
-			return err
-		}
-		if pid := str(d["floating_port_id"]); pid != "" {
-			if err := f.core.DeletePortTx(ctx, tx, pid); err != nil {
-				return err
-			}
-		}
-		return tx.Delete(ctx, "floatingip", id)
+		return f.deleteFIP(ctx, tx, d)
 	})
+}
+
+// deleteFIP removes a floating IP with its port forwardings, association
+// and port.
+func (p *Plugin) deleteFIP(ctx context.Context, tx store.Tx, d resource.Doc) error {
+	id := str(d["id"])
+	pfs, err := tx.List(ctx, store.Filter{Kind: "port_forwarding", Parents: []string{id}})
+	if err != nil {
+		return err
+	}
+	for i := range pfs {
+		if err := tx.Delete(ctx, "port_forwarding", pfs[i].ID); err != nil {
+			return err
+		}
+	}
+	if err := p.unlink(ctx, tx, d); err != nil {
+		return err
+	}
+	if pid := str(d["floating_port_id"]); pid != "" {
+		if err := p.core.DeletePortTx(ctx, tx, pid); err != nil {
+			return err
+		}
+	}
+	return tx.Delete(ctx, "floatingip", id)
 }

@@ -38,6 +38,7 @@ type Plugin struct {
 func New(core *ml2.Plugin) *Plugin {
 	p := &Plugin{core: core, maxRoutes: 30}
 	core.OnPortDelete(p.portDeleted)
+	core.OnNetworkDelete(p.networkDeleted)
 	return p
 }
 
@@ -103,6 +104,44 @@ func (p *Plugin) portDeleted(ctx context.Context, tx store.Tx, port resource.Doc
 			if err := p.deletePF(ctx, tx, &pfs[i]); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// networkDeleted releases the floating IPs of a network being deleted
+// that are associated with nothing (Neutron's
+// delete_disassociated_floatingips); associated ones keep their ports, so
+// the network stays in use.
+func (p *Plugin) networkDeleted(ctx context.Context, tx store.Tx, network resource.Doc) error {
+	ports, err := tx.List(ctx, store.Filter{Kind: "port", Parents: []string{str(network["id"])}})
+	if err != nil {
+		return err
+	}
+	for i := range ports {
+		pd, err := ml2.Decode(&ports[i])
+		if err != nil {
+			return err
+		}
+		if str(pd["device_owner"]) != ownerFIP || str(pd["device_id"]) == "" {
+			continue
+		}
+		rec, err := tx.Get(ctx, "floatingip", str(pd["device_id"]))
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		d, err := ml2.Decode(rec)
+		if err != nil {
+			return err
+		}
+		if d["port_id"] != nil || d["router_id"] != nil {
+			continue
+		}
+		if err := p.deleteFIP(ctx, tx, d); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -132,3 +132,18 @@ func (p *Plugin) beforePortDelete(ctx context.Context, tx store.Tx, d resource.D
 	}
 	return p.portDelete(ctx, tx, d)
 }
+
+// NetworkDeleteHook runs in the transaction of a network's deletion,
+// before its ports are checked: it releases what the L3 plugin holds on
+// the network and may let go (unassociated floating IPs).
+type NetworkDeleteHook func(ctx context.Context, tx store.Tx, network resource.Doc) error
+
+// OnNetworkDelete sets the hook network deletions run.
+func (p *Plugin) OnNetworkDelete(h NetworkDeleteHook) { p.networkDelete = h }
+
+func (p *Plugin) beforeNetworkDelete(ctx context.Context, tx store.Tx, d resource.Doc) error {
+	if p.networkDelete == nil {
+		return nil
+	}
+	return p.networkDelete(ctx, tx, d)
+}

@@ -567,6 +567,9 @@ func (n Networks) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err := checkRevision(d, ifRev); err != nil {
 			return err
 		}
+		if err := n.beforeNetworkDelete(ctx, tx, d); err != nil {
+			return err
+		}
 		ports, err := tx.List(ctx, store.Filter{Kind: "port", Parents: []string{id}})
 		if err != nil {
 			return err

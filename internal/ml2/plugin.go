@@ -77,6 +77,8 @@ type Plugin struct {
 	quota QuotaChecker
 	// portDelete is the L3 plugin's hook on port deletions.
 	portDelete PortDeleteHook
+	// networkDelete is the L3 plugin's hook on network deletions.
+	networkDelete NetworkDeleteHook
 	// binder binds ports to hosts (internal/agents).
 	binder Binder
 	// sg keeps ports' security groups (none without).

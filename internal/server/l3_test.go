@@ -11,6 +11,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/portforwarding"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/routers"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/quotas"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/subnets"
 
@@ -548,6 +549,41 @@ func TestRouterEmptyGatewayAndNullRoutes(t *testing.T) {
 		// With no routes left the interface can go.
 		if _, err := routers.RemoveInterface(bg, c, r.ID, routers.RemoveInterfaceOpts{SubnetID: s.ID}).Extract(); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// TestDeleteExternalNetworkWithFloatingIPs: deleting an external network
+// releases its unassociated floating IPs (Neutron's
+// delete_disassociated_floatingips); an associated one keeps it in use.
+func TestDeleteExternalNetworkWithFloatingIPs(t *testing.T) {
+	servertest.Stores(t, func(t *testing.T, e *servertest.Env) {
+		a := e.Admin()
+		ext, extSub := extNet(t, e, "203.0.113.0/24")
+		free := mkFIP(t, a, body{"floating_network_id": ext.ID})
+		if err := networks.Delete(bg, a, ext.ID).ExtractErr(); err != nil {
+			t.Fatalf("delete external network with a free floating IP: %v", err)
+		}
+		wantFault(t, floatingips.Get(bg, a, free.ID).Err, 404, "FloatingIPNotFound")
+		wantFault(t, subnets.Get(bg, a, extSub.ID).Err, 404, "SubnetNotFound")
+		if left := listIDs(t, ports.List(a, ports.ListOpts{NetworkID: ext.ID}), "ports"); len(left) != 0 {
+			t.Errorf("ports left on the deleted network: %v", left)
+		}
+
+		// Associated: the network stays, and so does the floating IP.
+		ext2, _ := extNet(t, e, "198.51.100.0/24")
+		c := e.Client("p1", false)
+		r := mkRouter(t, c, body{"external_gateway_info": map[string]any{"network_id": ext2.ID}})
+		n, s := netWithSubnet(t, c, "10.4.0.0/24")
+		addIface(t, c, r.ID, routers.AddInterfaceOpts{SubnetID: s.ID})
+		p := mkPort(t, c, body{"network_id": n.ID})
+		used := mkFIP(t, c, body{"floating_network_id": ext2.ID, "port_id": p.ID})
+		unused := mkFIP(t, c, body{"floating_network_id": ext2.ID})
+		wantFault(t, networks.Delete(bg, a, ext2.ID).ExtractErr(), 409, "NetworkInUse")
+		for _, id := range []string{used.ID, unused.ID} {
+			if _, err := floatingips.Get(bg, c, id).Extract(); err != nil {
+				t.Errorf("floating IP %s after a refused network delete: %v", id, err)
+			}
 		}
 	})
 }
