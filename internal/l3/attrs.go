@@ -25,8 +25,7 @@ func RouterResource() *resource.Resource {
 		resource.Attr{Name: "status", Type: resource.String(16)},
 		resource.Attr{Name: "external_gateway_info", Type: resource.Dict, Post: true, Put: true, Nullable: true,
 			Default: nil, HasDefault: true, NoFilter: true, NoSort: true, Validate: validGatewayInfo},
-		// null is no routes (neutron-lib's convert_none_to_empty_list).
-		resource.Attr{Name: "routes", Type: resource.ListOf(resource.Dict), Put: true, Nullable: true, NoFilter: true, NoSort: true},
+		resource.Attr{Name: "routes", Type: resource.ListOf(resource.Dict), Put: true, NullIsEmpty: true, NoFilter: true, NoSort: true},
 		resource.Attr{Name: "ha", Type: resource.Bool, Post: true, Put: true, AdminOnly: true},
 		resource.Attr{Name: "distributed", Type: resource.Bool, Post: true, Put: true, AdminOnly: true},
 		resource.Attr{Name: "availability_zone_hints", Type: resource.StringList, Post: true, Default: []any{}, HasDefault: true, NoSort: true},

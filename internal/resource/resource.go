@@ -33,6 +33,9 @@ type Attr struct {
 	Hidden     bool // never shown (is_visible false)
 	AdminOnly  bool // shown to and settable by admins only
 	Nullable   bool // JSON null accepted
+	// NullIsEmpty turns JSON null into an empty list (neutron-lib's
+	// convert_none_to_empty_list).
+	NullIsEmpty bool
 	// Validate checks a converted value; it returns a fault or nil.
 	Validate func(v any) error
 	// Match tells whether a value matches one of the filter strings given
@@ -273,6 +276,9 @@ func (r *Resource) checkKeys(d Doc, admin, create bool) error {
 func (a *Attr) convert(v any) (any, error) {
 	if v == nil && a.Nullable {
 		return nil, nil
+	}
+	if v == nil && a.NullIsEmpty {
+		v = []any{}
 	}
 	cv, err := a.Type.Convert(v)
 	if err != nil {

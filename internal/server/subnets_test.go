@@ -333,3 +333,35 @@ func TestInUse(t *testing.T) {
 		})
 	})
 }
+
+// TestNullLists: dns_nameservers, host_routes and allowed_address_pairs
+// take null as an empty list, on create and update (neutron-lib's
+// convert_none_to_empty_list).
+func TestNullLists(t *testing.T) {
+	servertest.Stores(t, func(t *testing.T, e *servertest.Env) {
+		c := e.Client("p1", false)
+		n := mkNet(t, c, body{"name": "n"})
+		s := rawOf(t, subnets.Create(bg, c, body{"network_id": n.ID, "cidr": "10.6.0.0/24", "ip_version": 4,
+			"dns_nameservers": nil, "host_routes": nil}).Result, "subnet")
+		empty := func(label string, v any) {
+			t.Helper()
+			if l, ok := v.([]any); !ok || len(l) != 0 {
+				t.Errorf("%s: %#v, want []", label, v)
+			}
+		}
+		empty("dns_nameservers", s["dns_nameservers"])
+		empty("host_routes", s["host_routes"])
+		id := s["id"].(string)
+		must[subnet](t, subnets.Update(bg, c, id, upd{body{"dns_nameservers": []any{"10.6.0.53"}}}), "subnet")
+		u := rawOf(t, subnets.Update(bg, c, id, upd{body{"dns_nameservers": nil, "host_routes": nil}}).Result, "subnet")
+		empty("dns_nameservers after update", u["dns_nameservers"])
+		empty("host_routes after update", u["host_routes"])
+
+		p := rawOf(t, ports.Create(bg, c, body{"network_id": n.ID, "allowed_address_pairs": nil}).Result, "port")
+		empty("allowed_address_pairs", p["allowed_address_pairs"])
+		pid := p["id"].(string)
+		rawOf(t, ports.Update(bg, c, pid, upd{body{"allowed_address_pairs": []any{map[string]any{"ip_address": "10.6.0.99"}}}}).Result, "port")
+		p = rawOf(t, ports.Update(bg, c, pid, upd{body{"allowed_address_pairs": nil}}).Result, "port")
+		empty("allowed_address_pairs after update", p["allowed_address_pairs"])
+	})
+}
