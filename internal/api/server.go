@@ -48,13 +48,20 @@ type Service struct {
 	// ReadOnly resources answer list and show only.
 	ReadOnly bool
 	// NoBulk refuses list bodies on create.
-	NoBulk  bool
-	Actions map[string]Action
+	NoBulk bool
+	// NoUpdate resources have no PUT (405), like Neutron's whose
+	// attributes are all set on create (metering labels).
+	NoUpdate bool
+	Actions  map[string]Action
 	// Parent makes this a sub-collection of the parent's members:
 	// /v2.0/{parent collection}/{parent_id}/{collection}; ParentID gives
 	// the backend the parent's id, and policy names the actions
 	// "<verb>_<parent>_<resource>" (create_floatingip_port_forwarding).
 	Parent *resource.Resource
+	// PathPrefix puts the collection under a path, as Neutron's extensions
+	// with a collection prefix do: "metering/" serves
+	// /v2.0/metering/metering-labels.
+	PathPrefix string
 }
 
 type parentKey struct{}
@@ -194,7 +201,7 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 func (s *Server) route(mux *http.ServeMux, svc *Service) {
-	base := "/v2.0/" + svc.Res.Collection
+	base := "/v2.0/" + svc.PathPrefix + svc.Res.Collection
 	handle := s.handle
 	if svc.Parent != nil {
 		base = "/v2.0/" + svc.Parent.Collection + "/{parent_id}/" + svc.Res.Collection
@@ -208,7 +215,9 @@ func (s *Server) route(mux *http.ServeMux, svc *Service) {
 	mux.HandleFunc("GET "+base+"/{id}", handle(func(w http.ResponseWriter, r *http.Request) error { return s.show(w, r, svc) }))
 	if !svc.ReadOnly {
 		mux.HandleFunc("POST "+base, handle(func(w http.ResponseWriter, r *http.Request) error { return s.create(w, r, svc) }))
-		mux.HandleFunc("PUT "+base+"/{id}", handle(func(w http.ResponseWriter, r *http.Request) error { return s.update(w, r, svc) }))
+		if !svc.NoUpdate {
+			mux.HandleFunc("PUT "+base+"/{id}", handle(func(w http.ResponseWriter, r *http.Request) error { return s.update(w, r, svc) }))
+		}
 		mux.HandleFunc("DELETE "+base+"/{id}", handle(func(w http.ResponseWriter, r *http.Request) error { return s.delete(w, r, svc) }))
 	}
 	// Other methods on a known path are 405, as in Neutron (not the

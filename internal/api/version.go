@@ -23,7 +23,7 @@ func (s *Server) versionV2(w http.ResponseWriter, r *http.Request) error {
 	for _, svc := range s.services {
 		res = append(res, map[string]any{
 			"name": svc.Res.Name, "collection": svc.Res.Collection,
-			"links": []any{map[string]string{"rel": "self", "href": base + svc.Res.Collection}},
+			"links": []any{map[string]string{"rel": "self", "href": base + svc.PathPrefix + svc.Res.Collection}},
 		})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"resources": res})

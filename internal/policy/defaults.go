@@ -163,6 +163,10 @@ func Defaults() map[string]string {
 		"update_floatingip_port_forwarding", "delete_floatingip_port_forwarding")
 	add(admin+" or rule:ext_parent_owner_reader", "get_floatingip_port_forwarding")
 
+	// Metering labels and their rules are the admin's alone.
+	add(admin, "create_metering_label", "get_metering_label", "delete_metering_label",
+		"create_metering_label_rule", "get_metering_label_rule", "delete_metering_label_rule")
+
 	// Quotas: the target's project_id is the project the quota is for.
 	add(adminOrReader, "get_quota")
 	add(admin, "update_quota", "delete_quota")

@@ -70,6 +70,8 @@ func extensions() []api.Extension {
 		e("address-group", "Address group", "Support address group", "2020-07-15T10:00:00-00:00"),
 		e("security-groups-remote-address-group", "Remote address group id field for security group rules", "Add new field of remote address group id in SG rules", "2020-08-25T10:00:00-00:00"),
 		e("security-groups-normalized-cidr", "Normalized CIDR field for security group rules", "Add new field with normalized remote_ip_prefix cidr in SG rule", "2020-07-28T10:00:00-00:00"),
+		e("metering", "Neutron Metering", "Neutron Metering extension.", "2013-06-12T10:00:00-00:00"),
+		e("metering_source_and_destination_fields", "Neutron Metering with source and destination filtering", "Neutron Metering extension that enables the use of source and destination IP prefixes to create metering label rules.", "2020-08-21T08:12:00-00:00"),
 		e("uplink-status-propagation", "Uplink status propagation extension", "Provides ability to propagate port uplink status.", "2018-05-31T18:00:00-00:00"),
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"muon/internal/auth"
 	"muon/internal/identity"
 	"muon/internal/l3"
+	"muon/internal/metering"
 	"muon/internal/ml2"
 	_ "muon/internal/ml2/types" // every type driver
 	"muon/internal/policy"
@@ -254,6 +255,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 	routers := l3.Routers{Plugin: l3p}
 	fipRes := l3.FloatingIPResource()
 	addrGroups := secgroup.AddressGroups{Plugin: sg}
+	meter := metering.New(st)
 	out.API = api.New(api.Config{
 		Log:  log,
 		Auth: authn,
@@ -280,6 +282,8 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 				"add_addresses": addrGroups.AddAddresses, "remove_addresses": addrGroups.RemoveAddresses,
 			}},
 			{Res: agents.Resource(), Backend: agents.Agents{Plugin: agentsPlugin}},
+			{Res: metering.LabelResource(), Backend: metering.Labels{Plugin: meter}, PathPrefix: "metering/", NoUpdate: true},
+			{Res: metering.RuleResource(), Backend: metering.Rules{Plugin: meter}, PathPrefix: "metering/", NoUpdate: true},
 		},
 		Tags:       p,
 		Quotas:     &quota.Service{Engine: quotas, Store: st},
