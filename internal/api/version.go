@@ -21,9 +21,12 @@ func (s *Server) versionV2(w http.ResponseWriter, r *http.Request) error {
 	}
 	var res []any
 	for _, svc := range s.services {
+		if svc.PathPrefix != "" {
+			continue // listed under its prefix in Neutron, not /v2.0
+		}
 		res = append(res, map[string]any{
 			"name": svc.Res.Name, "collection": svc.Res.Collection,
-			"links": []any{map[string]string{"rel": "self", "href": base + svc.PathPrefix + svc.Res.Collection}},
+			"links": []any{map[string]string{"rel": "self", "href": base + svc.Res.Collection}},
 		})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"resources": res})
