@@ -106,6 +106,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		pending  bool                // a report failed: retry
 		seen     string              // the devices as last synced
 		last     time.Time
+		fullAt   time.Time // a full state came and is not yet reported
 	)
 	for {
 		force := false
@@ -117,6 +118,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			view, force = v, true
 			if full {
 				clear(reported)
+				fullAt = time.Now()
 			}
 			for id := range changed {
 				delete(reported, id)
@@ -145,6 +147,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		if pending {
 			pending = !a.report(ctx, reported)
+			if !pending && !fullAt.IsZero() {
+				// The whole state is in the kernel and the server knows it.
+				up := len(a.l2.Status().Up)
+				a.log.InfoContext(ctx, "in sync", "revision", view.Revision, "ports", len(view.Ports), "up", up,
+					"since_state", time.Since(fullAt).Round(time.Millisecond), "since_start", time.Since(a.started).Round(time.Millisecond))
+				fullAt = time.Time{}
+			}
 		}
 	}
 }
@@ -201,7 +210,8 @@ func (a *Agent) report(ctx context.Context, reported map[string]bool) bool {
 		}
 		return false
 	}
-	a.log.InfoContext(ctx, "status reported", "up", s.Up, "down", s.Down)
+	a.log.InfoContext(ctx, "status reported", "up", len(s.Up), "down", len(s.Down))
+	a.log.DebugContext(ctx, "status report", "up", s.Up, "down", s.Down)
 	for _, id := range s.Up {
 		reported[id] = true
 	}

@@ -28,7 +28,7 @@ import (
 // lab is a few hosts as network namespaces on an underlay bridge (in a
 // namespace of its own, where the server listens), with muon processes.
 type lab struct {
-	t      *testing.T
+	t      testing.TB
 	bin    string
 	dir    string
 	prefix string
@@ -40,7 +40,7 @@ type lab struct {
 	procs map[string]*exec.Cmd
 }
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB, tools ...string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		if os.Getenv("MUON_E2E") == "1" {
@@ -48,7 +48,7 @@ func needRoot(t *testing.T) {
 		}
 		t.Skip("needs root: creates network namespaces")
 	}
-	for _, c := range []string{"ip", "ping"} {
+	for _, c := range append([]string{"ip", "ping"}, tools...) {
 		if _, err := exec.LookPath(c); err != nil {
 			if os.Getenv("MUON_E2E") == "1" {
 				t.Fatalf("%s missing (scripts/test-deps installs it)", c)
@@ -84,8 +84,8 @@ func (l *lab) addNS(name string) string {
 	return n
 }
 
-func newLab(t *testing.T) *lab {
-	needRoot(t)
+func newLab(t testing.TB, tools ...string) *lab {
+	needRoot(t, tools...)
 	b := make([]byte, 3)
 	rand.Read(b)
 	l := &lab{t: t, dir: t.TempDir(), prefix: "mu" + hex.EncodeToString(b), procs: map[string]*exec.Cmd{}}
@@ -211,7 +211,8 @@ func (l *lab) stopAll() {
 	}
 }
 
-func (l *lab) startServer() {
+// startServer runs the server; extra is appended to its configuration.
+func (l *lab) startServer(extra ...string) {
 	l.t.Helper()
 	cfg := filepath.Join(l.dir, "muon.toml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`host = "192.168.100.254"
@@ -222,7 +223,7 @@ agent_report_interval = 1
 agent_down_time = 3
 [ml2]
 vni_ranges = "1001:1100"
-`, filepath.Join(l.dir, "muon.db"))), 0o600)
+`, filepath.Join(l.dir, "muon.db"))+strings.Join(extra, "\n")), 0o600)
 	l.start("server", l.ul, "server", "--config", cfg)
 	l.eventually("the server answers", 20*time.Second, func() error {
 		_, err := l.api("GET", "/v2.0/networks", nil)
