@@ -7,7 +7,6 @@ import (
 
 	"muon/internal/auth"
 	"muon/internal/fault"
-	"muon/internal/policy"
 	"muon/internal/resource"
 )
 
@@ -173,7 +172,6 @@ func notFoundFor(svc *Service, id string) error {
 	return fault.NotFound(typ+"NotFound", "%s %s could not be found.", typ, id)
 }
 
-var _ = policy.Defaults
 
 // seesAll tells whether attribute maps' admin-only marks are left to
 // policy (always, when there is one) or apply (the caller is no admin).

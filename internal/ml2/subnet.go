@@ -38,14 +38,14 @@ func (s *subnet) auto() bool {
 }
 
 func parseSubnet(d resource.Doc) (*subnet, error) {
-	s := &subnet{ID: str(d["id"]), NetworkID: str(d["network_id"]), Version: int(intOf(d["ip_version"])),
-		RAMode: str(d["ipv6_ra_mode"]), AddrMode: str(d["ipv6_address_mode"]),
-		ServiceTypes: strList(d["service_types"]), CreatedAt: str(d["created_at"])}
+	s := &subnet{ID: resource.Str(d["id"]), NetworkID: resource.Str(d["network_id"]), Version: int(resource.IntOf(d["ip_version"])),
+		RAMode: resource.Str(d["ipv6_ra_mode"]), AddrMode: resource.Str(d["ipv6_address_mode"]),
+		ServiceTypes: resource.Strings(d["service_types"]), CreatedAt: resource.Str(d["created_at"])}
 	var err error
-	if s.CIDR, err = netip.ParsePrefix(str(d["cidr"])); err != nil {
+	if s.CIDR, err = netip.ParsePrefix(resource.Str(d["cidr"])); err != nil {
 		return nil, err
 	}
-	if g := str(d["gateway_ip"]); g != "" {
+	if g := resource.Str(d["gateway_ip"]); g != "" {
 		if s.Gateway, err = netip.ParseAddr(g); err != nil {
 			return nil, err
 		}
@@ -137,7 +137,7 @@ func (s Subnets) Create(ctx context.Context, docs []resource.Doc) ([]resource.Do
 }
 
 func (p *Plugin) createSubnet(ctx context.Context, tx store.Tx, d resource.Doc) error {
-	netID := str(d["network_id"])
+	netID := resource.Str(d["network_id"])
 	nrec, nd, err := getVisible(ctx, tx, "network", netID, true, networkNotFound(netID))
 	if err != nil {
 		return err
@@ -148,25 +148,25 @@ func (p *Plugin) createSubnet(ctx context.Context, tx store.Tx, d resource.Doc) 
 	if err := p.stamp(ctx, d, true); err != nil {
 		return err
 	}
-	if err := p.checkQuota(ctx, tx, "subnet", str(d["project_id"])); err != nil {
+	if err := p.checkQuota(ctx, tx, "subnet", resource.Str(d["project_id"])); err != nil {
 		return err
 	}
-	version := int(intOf(d["ip_version"]))
+	version := int(resource.IntOf(d["ip_version"]))
 	if err := p.subnetFromPool(ctx, tx, d); err != nil {
 		return err
 	}
-	cidr, err := ipam.ParseCIDR(str(d["cidr"]))
+	cidr, err := ipam.ParseCIDR(resource.Str(d["cidr"]))
 	if err != nil {
 		return ipam.ForAttr("cidr", err)
 	}
 	if ipam.IPVersion(cidr.Addr()) != version {
-		return fault.InvalidInput("cidr '%s' does not match the ip_version '%d'", str(d["cidr"]), version)
+		return fault.InvalidInput("cidr '%s' does not match the ip_version '%d'", resource.Str(d["cidr"]), version)
 	}
 	d["cidr"] = cidr.String()
 	if err := checkIPv6Modes(d, version, cidr); err != nil {
 		return err
 	}
-	if boolOf(d["enable_dhcp"]) {
+	if resource.BoolOf(d["enable_dhcp"]) {
 		if err := ipam.CheckDHCP(cidr); err != nil {
 			return err
 		}
@@ -213,7 +213,7 @@ func (p *Plugin) createSubnet(ctx context.Context, tx store.Tx, d resource.Doc) 
 			return fault.NotFound("SegmentNotFound", "Segment %s could not be found.", seg)
 		}
 	}
-	rec, err := record("subnet", d, netID, boolOf(nd["shared"]))
+	rec, err := record("subnet", d, netID, resource.BoolOf(nd["shared"]))
 	if err != nil {
 		return err
 	}
@@ -260,7 +260,7 @@ func checkIPv6Modes(d resource.Doc, version int, cidr netip.Prefix) error {
 	if (mode == "slaac" || mode == "dhcpv6-stateless") && cidr.Bits() != 64 {
 		return fault.InvalidInput("Invalid CIDR %s for IPv6 address mode. OpenStack uses the EUI-64 address format, which requires the prefix to be /64", cidr)
 	}
-	if !boolOf(d["enable_dhcp"]) {
+	if !resource.BoolOf(d["enable_dhcp"]) {
 		return fault.InvalidInput("ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False")
 	}
 	return nil
@@ -270,7 +270,7 @@ func checkIPv6Modes(d resource.Doc, version int, cidr netip.Prefix) error {
 // service_types when present.
 func (p *Plugin) checkSubnetLists(d resource.Doc, version int, id string) error {
 	if v, ok := d["dns_nameservers"]; ok {
-		if _, err := ipam.ValidateNameservers(strList(v), version, p.cfg.MaxDNSNameservers, id); err != nil {
+		if _, err := ipam.ValidateNameservers(resource.Strings(v), version, p.cfg.MaxDNSNameservers, id); err != nil {
 			return ipam.ForAttr("dns_nameservers", err)
 		}
 	}
@@ -362,10 +362,10 @@ func (p *Plugin) addAutoAddresses(ctx context.Context, tx store.Tx, sub *subnet)
 		if err != nil {
 			return err
 		}
-		if isRouterOwner(str(d["device_owner"])) || !serviceAllows(sub, str(d["device_owner"])) {
+		if isRouterOwner(resource.Str(d["device_owner"])) || !serviceAllows(sub, resource.Str(d["device_owner"])) {
 			continue
 		}
-		ip, err := ipam.EUI64(sub.CIDR, str(d["mac_address"]))
+		ip, err := ipam.EUI64(sub.CIDR, resource.Str(d["mac_address"]))
 		if err != nil {
 			return err
 		}
@@ -429,7 +429,7 @@ func (p *Plugin) list(ctx context.Context, f store.Filter) ([]resource.Doc, erro
 // serviceTypesPolicy: only admins set service_types (Neutron's
 // create_subnet:service_types and update_subnet:service_types rules).
 func serviceTypesPolicy(ctx context.Context, action string, d resource.Doc) error {
-	if v, ok := d["service_types"]; ok && len(strList(v)) > 0 && !auth.FromContext(ctx).Admin() {
+	if v, ok := d["service_types"]; ok && len(resource.Strings(v)) > 0 && !auth.FromContext(ctx).Admin() {
 		return fault.Forbidden("PolicyNotAuthorized", "(rule:%s_subnet and rule:%s_subnet:service_types) is disallowed by policy", action, action)
 	}
 	return nil
@@ -456,7 +456,7 @@ func (s Subnets) Update(ctx context.Context, id string, patch resource.Doc, ifRe
 		if err != nil {
 			return err
 		}
-		patch = maps(patch)
+		patch = resource.Clone(patch)
 		if err := s.checkSubnetLists(patch, sub.Version, id); err != nil {
 			return err
 		}
@@ -491,19 +491,19 @@ func (s Subnets) Update(ctx context.Context, id string, patch resource.Doc, ifRe
 				return err
 			}
 		}
-		if v, ok := patch["enable_dhcp"]; ok && boolOf(v) {
+		if v, ok := patch["enable_dhcp"]; ok && resource.BoolOf(v) {
 			if err := ipam.CheckDHCP(sub.CIDR); err != nil {
 				return err
 			}
 		}
-		if v, ok := patch["enable_dhcp"]; ok && !boolOf(v) && sub.Version == 6 && (sub.RAMode != "" || sub.AddrMode != "") {
+		if v, ok := patch["enable_dhcp"]; ok && !resource.BoolOf(v) && sub.Version == 6 && (sub.RAMode != "" || sub.AddrMode != "") {
 			return fault.InvalidInput("Cannot disable enable_dhcp with ipv6 attributes set")
 		}
 		if v, ok := patch["segment_id"]; ok && !equalValue(v, d["segment_id"]) {
 			if d["segment_id"] != nil {
 				return fault.InvalidInput("Cannot update the segment of a subnet already associated with a segment")
 			}
-			r, err := tx.Get(ctx, "segment", str(v))
+			r, err := tx.Get(ctx, "segment", resource.Str(v))
 			if v == nil || err != nil || r.ParentID != sub.NetworkID {
 				return fault.NotFound("SegmentNotFound", "Segment %v could not be found.", v)
 			}
@@ -553,7 +553,7 @@ func gatewayFree(ctx context.Context, tx store.Tx, sub *subnet) error {
 			if err != nil {
 				return err
 			}
-			if isRouterOwner(str(d["device_owner"])) {
+			if isRouterOwner(resource.Str(d["device_owner"])) {
 				return fault.Conflict("GatewayIpInUse", "Current gateway ip %s already in use by port %s. Unable to update.", a.IP, a.PortID)
 			}
 		}
@@ -592,7 +592,7 @@ func (s Subnets) Delete(ctx context.Context, id string, ifRev int64) error {
 			if err != nil {
 				return err
 			}
-			owner := str(pd["device_owner"])
+			owner := resource.Str(pd["device_owner"])
 			// SLAAC addresses of ordinary ports go with the subnet too.
 			if !slices.Contains(autoDeletedOwners, owner) && !(sub.auto() && !isRouterOwner(owner)) {
 				return fault.Conflict("SubnetInUse", "Unable to complete operation on subnet %s: One or more ports have an IP allocation from this subnet.", id)
@@ -629,7 +629,7 @@ func (p *Plugin) dropSubnetIPs(ctx context.Context, tx store.Tx, portID, subnetI
 	for _, x := range d["fixed_ips"].([]any) {
 		m := x.(map[string]any)
 		if m["subnet_id"] == subnetID {
-			if err := tx.ReleaseIP(ctx, subnetID, str(m["ip_address"])); err != nil {
+			if err := tx.ReleaseIP(ctx, subnetID, resource.Str(m["ip_address"])); err != nil {
 				return err
 			}
 			continue
@@ -667,4 +667,3 @@ func serviceAllows(s *subnet, owner string) bool {
 	return len(s.ServiceTypes) == 0 || slices.Contains(s.ServiceTypes, owner)
 }
 
-var _ = auth.FromContext
