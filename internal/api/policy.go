@@ -172,7 +172,6 @@ func notFoundFor(svc *Service, id string) error {
 	return fault.NotFound(typ+"NotFound", "%s %s could not be found.", typ, id)
 }
 
-
 // seesAll tells whether attribute maps' admin-only marks are left to
 // policy (always, when there is one) or apply (the caller is no admin).
 func (s *Server) seesAll(c *auth.Credentials) bool { return s.policy != nil || c.Admin() }

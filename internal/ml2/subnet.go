@@ -666,4 +666,3 @@ func isRouterOwner(owner string) bool {
 func serviceAllows(s *subnet, owner string) bool {
 	return len(s.ServiceTypes) == 0 || slices.Contains(s.ServiceTypes, owner)
 }
-
