@@ -250,8 +250,8 @@ func (a Agents) Update(ctx context.Context, id string, patch resource.Doc, ifRev
 		if err != nil {
 			return err
 		}
-		if !wasUp && d["admin_state_up"] != false && str(d["agent_type"]) == LinuxBridge {
-			if err := a.rebindHost(ctx, h, str(d["host"])); err != nil {
+		if !wasUp && d["admin_state_up"] != false && resource.Str(d["agent_type"]) == LinuxBridge {
+			if err := a.rebindHost(ctx, h, resource.Str(d["host"])); err != nil {
 				return err
 			}
 		}
@@ -430,9 +430,4 @@ func equalJSON(a, b any) bool {
 	ja, err1 := json.Marshal(a)
 	jb, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
-}
-
-func str(v any) string {
-	s, _ := v.(string)
-	return s
 }

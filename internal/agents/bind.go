@@ -28,7 +28,7 @@ type agent struct {
 	Config map[string]any
 }
 
-func (a *agent) tunnelIP() string { return str(a.Config["tunneling_ip"]) }
+func (a *agent) tunnelIP() string { return resource.Str(a.Config["tunneling_ip"]) }
 
 // reaches tells whether the agent can wire a port on the segment: VXLAN
 // over its tunnel address, flat and VLAN over a mapped physical network
@@ -104,7 +104,7 @@ func segments(ctx context.Context, tx store.Tx, networkID string) ([]segment, er
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, seg{segment{str(d["network_type"]), str(d["physical_network"]), intOf(d["segmentation_id"])}, str(d["created_at"]), recs[i].ID})
+		all = append(all, seg{segment{resource.Str(d["network_type"]), resource.Str(d["physical_network"]), resource.IntOf(d["segmentation_id"])}, resource.Str(d["created_at"]), recs[i].ID})
 	}
 	slices.SortStableFunc(all, func(a, b seg) int {
 		return cmp.Or(cmp.Compare(a.created, b.created), cmp.Compare(a.id, b.id))
@@ -140,12 +140,12 @@ func (p *Plugin) Bind(ctx context.Context, tx store.Tx, port, network resource.D
 	if err != nil {
 		return "", nil, err
 	}
-	host, id := str(port["binding:host_id"]), str(port["id"])
-	vt, details, err := p.choose(ctx, h, host, str(port["binding:vnic_type"]), str(network["id"]))
+	host, id := resource.Str(port["binding:host_id"]), resource.Str(port["id"])
+	vt, details, err := p.choose(ctx, h, host, resource.Str(port["binding:vnic_type"]), resource.Str(network["id"]))
 	if err != nil {
 		return "", nil, err
 	}
-	err = h.SetPortBinding(ctx, store.PortBinding{PortID: id, Host: host, NetworkID: str(network["id"]), VIFType: vt})
+	err = h.SetPortBinding(ctx, store.PortBinding{PortID: id, Host: host, NetworkID: resource.Str(network["id"]), VIFType: vt})
 	return vt, details, err
 }
 
@@ -197,7 +197,7 @@ func (p *Plugin) rebindHost(ctx context.Context, tx hostTx, host string) error {
 		if err != nil {
 			return err
 		}
-		vt, details, err := p.choose(ctx, tx, host, str(d["binding:vnic_type"]), b.NetworkID)
+		vt, details, err := p.choose(ctx, tx, host, resource.Str(d["binding:vnic_type"]), b.NetworkID)
 		if err != nil {
 			return err
 		}
@@ -222,19 +222,6 @@ func (p *Plugin) rebindHost(ctx context.Context, tx hostTx, host string) error {
 
 // touch bumps a changed port's revision and update time, as ml2 does.
 func (p *Plugin) touch(d resource.Doc) {
-	d["revision_number"] = intOf(d["revision_number"]) + 1
+	d["revision_number"] = resource.IntOf(d["revision_number"]) + 1
 	d["updated_at"] = p.now().UTC().Format(time.RFC3339)
-}
-
-func intOf(v any) int64 {
-	switch t := v.(type) {
-	case int64:
-		return t
-	case float64:
-		return int64(t)
-	case json.Number:
-		n, _ := t.Int64()
-		return n
-	}
-	return 0
 }

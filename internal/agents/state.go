@@ -256,9 +256,9 @@ func portDocs(ctx context.Context, tx store.Tx, ids []string) (map[string]resour
 }
 
 func toPort(d resource.Doc) agentapi.Port {
-	id := str(d["id"])
+	id := resource.Str(d["id"])
 	return agentapi.Port{
-		ID: id, NetworkID: str(d["network_id"]), MAC: str(d["mac_address"]),
+		ID: id, NetworkID: resource.Str(d["network_id"]), MAC: resource.Str(d["mac_address"]),
 		IPs: portIPs(d), AdminStateUp: d["admin_state_up"] != false, Device: agentapi.TapName(id),
 	}
 }
@@ -267,8 +267,8 @@ func portIPs(d resource.Doc) []string {
 	l, _ := d["fixed_ips"].([]any)
 	out := []string{}
 	for _, x := range l {
-		if m, ok := x.(map[string]any); ok && str(m["ip_address"]) != "" {
-			out = append(out, str(m["ip_address"]))
+		if m, ok := x.(map[string]any); ok && resource.Str(m["ip_address"]) != "" {
+			out = append(out, resource.Str(m["ip_address"]))
 		}
 	}
 	return out
@@ -309,7 +309,7 @@ func (p *Plugin) networks(ctx context.Context, tx hostTx, host string, ids []str
 			seg = segs[0]
 		}
 		n := agentapi.Network{ID: id, NetworkType: seg.NetworkType, PhysicalNetwork: seg.PhysicalNetwork,
-			SegmentationID: seg.SegmentationID, MTU: int(intOf(nd["mtu"]))}
+			SegmentationID: seg.SegmentationID, MTU: int(resource.IntOf(nd["mtu"]))}
 		if seg.NetworkType == "vxlan" {
 			if n.Remotes, err = p.remotes(ctx, tx, host, id, agentsByHost); err != nil {
 				return nil, err
@@ -359,7 +359,7 @@ func (p *Plugin) remotes(ctx context.Context, tx hostTx, host, networkID string,
 		r := agentapi.Remote{TunnelIP: a.tunnelIP(), Entries: []agentapi.FDBEntry{}}
 		for _, id := range byHost[h] {
 			if d, ok := docs[id]; ok {
-				r.Entries = append(r.Entries, agentapi.FDBEntry{MAC: str(d["mac_address"]), IPs: portIPs(d)})
+				r.Entries = append(r.Entries, agentapi.FDBEntry{MAC: resource.Str(d["mac_address"]), IPs: portIPs(d)})
 			}
 		}
 		out = append(out, r)
@@ -413,7 +413,7 @@ func (p *Plugin) ReportStatus(ctx context.Context, host string, st agentapi.Stat
 			if want[b.PortID] && d["admin_state_up"] != false {
 				status = "ACTIVE"
 			}
-			if str(d["status"]) == status {
+			if resource.Str(d["status"]) == status {
 				continue
 			}
 			d["status"] = status

@@ -21,7 +21,7 @@ func (f FloatingIPs) Create(ctx context.Context, docs []resource.Doc) ([]resourc
 	err := f.core.Update(ctx, func(tx store.Tx) error {
 		out = out[:0]
 		for _, d := range docs {
-			d = clone(d)
+			d = resource.Clone(d)
 			if err := f.createFIP(ctx, tx, d); err != nil {
 				return err
 			}
@@ -36,7 +36,7 @@ func (f FloatingIPs) Create(ctx context.Context, docs []resource.Doc) ([]resourc
 }
 
 func (p *Plugin) createFIP(ctx context.Context, tx store.Tx, d resource.Doc) error {
-	netID := str(d["floating_network_id"])
+	netID := resource.Str(d["floating_network_id"])
 	if d["fixed_ip_address"] != nil && d["port_id"] == nil {
 		return badRequest("floatingip", "fixed_ip_address cannot be specified without a port_id")
 	}
@@ -44,13 +44,13 @@ func (p *Plugin) createFIP(ctx context.Context, tx store.Tx, d resource.Doc) err
 	if err != nil {
 		return err
 	}
-	if !boolOf(nd["router:external"]) {
+	if !resource.BoolOf(nd["router:external"]) {
 		return badRequest("floatingip", "Network %s is not a valid external network", netID)
 	}
 	if err := p.core.Stamp(ctx, d, true); err != nil {
 		return err
 	}
-	if err := p.core.CheckQuota(ctx, tx, "floatingip", str(d["project_id"])); err != nil {
+	if err := p.core.CheckQuota(ctx, tx, "floatingip", resource.Str(d["project_id"])); err != nil {
 		return err
 	}
 	fixed := map[string]any{}
@@ -93,10 +93,10 @@ func (p *Plugin) createFIP(ctx context.Context, tx store.Tx, d resource.Doc) err
 	if err := tx.Insert(ctx, rec); err != nil || portID == nil {
 		return err
 	}
-	if err := p.associate(ctx, tx, d, str(portID), fixedAddr); err != nil {
+	if err := p.associate(ctx, tx, d, resource.Str(portID), fixedAddr); err != nil {
 		return err
 	}
-	if rec, err = ml2.NewRecord("floatingip", d, str(portID)); err != nil {
+	if rec, err = ml2.NewRecord("floatingip", d, resource.Str(portID)); err != nil {
 		return err
 	}
 	return tx.Update(ctx, rec)
@@ -109,12 +109,12 @@ func (p *Plugin) associate(ctx context.Context, tx store.Tx, d resource.Doc, por
 	if err != nil {
 		return err
 	}
-	if !auth.FromContext(ctx).Admin() && prec.ProjectID != str(d["project_id"]) {
+	if !auth.FromContext(ctx).Admin() && prec.ProjectID != resource.Str(d["project_id"]) {
 		return badRequest("floatingip", "Cannot process floating IP association with Port %s, since that port is owned by a different tenant", portID)
 	}
 	var ip fixedIP
 	if fixedAddr != nil {
-		a, _ := netip.ParseAddr(str(fixedAddr))
+		a, _ := netip.ParseAddr(resource.Str(fixedAddr))
 		if !a.Is4() {
 			return badRequest("floatingip", "Cannot process floating IP association with %s, since that is not an IPv4 address", fixedAddr)
 		}
@@ -142,7 +142,7 @@ func (p *Plugin) associate(ctx context.Context, tx store.Tx, d resource.Doc, por
 			return badRequest("floatingip", "Port %s has multiple fixed IPv4 addresses.  Must provide a specific IPv4 address when assigning a floating IP", portID)
 		}
 	}
-	fipID, netID := str(d["id"]), str(d["floating_network_id"])
+	fipID, netID := resource.Str(d["id"]), resource.Str(d["floating_network_id"])
 	if n, err := tx.Count(ctx, store.Filter{Kind: "port_forwarding", Parents: []string{fipID}}); err != nil {
 		return err
 	} else if n > 0 {
@@ -171,7 +171,7 @@ func (p *Plugin) unlink(ctx context.Context, tx store.Tx, d resource.Doc) error 
 	if d["port_id"] == nil {
 		return nil
 	}
-	if err := tx.ReleaseName(ctx, "fip_fixed", str(d["port_id"]), str(d["fixed_ip_address"])+"@"+str(d["floating_network_id"])); err != nil {
+	if err := tx.ReleaseName(ctx, "fip_fixed", resource.Str(d["port_id"]), resource.Str(d["fixed_ip_address"])+"@"+resource.Str(d["floating_network_id"])); err != nil {
 		return err
 	}
 	d["port_id"], d["fixed_ip_address"], d["router_id"] = nil, nil, nil
@@ -184,8 +184,8 @@ func (p *Plugin) unlink(ctx context.Context, tx store.Tx, d resource.Doc) error 
 func (p *Plugin) details(ctx context.Context, tx store.Tx, fips []resource.Doc) error {
 	var portIDs, fipIDs []string
 	for _, d := range fips {
-		fipIDs = append(fipIDs, str(d["id"]))
-		if id := str(d["port_id"]); id != "" {
+		fipIDs = append(fipIDs, resource.Str(d["id"]))
+		if id := resource.Str(d["port_id"]); id != "" {
 			portIDs = append(portIDs, id)
 		}
 	}
@@ -225,11 +225,11 @@ func (p *Plugin) details(ctx context.Context, tx store.Tx, fips []resource.Doc) 
 	}
 	for _, d := range fips {
 		d["port_details"] = nil
-		if pd, ok := ports[str(d["port_id"])]; ok {
+		if pd, ok := ports[resource.Str(d["port_id"])]; ok {
 			d["port_details"] = map[string]any{"name": pd["name"], "network_id": pd["network_id"], "mac_address": pd["mac_address"],
 				"admin_state_up": pd["admin_state_up"], "status": pd["status"], "device_id": pd["device_id"], "device_owner": pd["device_owner"]}
 		}
-		d["port_forwardings"] = pfs[str(d["id"])]
+		d["port_forwardings"] = pfs[resource.Str(d["id"])]
 		if d["port_forwardings"] == nil {
 			d["port_forwardings"] = []any{}
 		}
@@ -282,7 +282,7 @@ func (f FloatingIPs) Update(ctx context.Context, id string, patch resource.Doc, 
 			return err
 		}
 		before := rec.Doc
-		patch := clone(patch)
+		patch := resource.Clone(patch)
 		portID, hasPort := patch["port_id"]
 		fixedAddr, hasFixed := patch["fixed_ip_address"]
 		delete(patch, "port_id")
@@ -295,7 +295,7 @@ func (f FloatingIPs) Update(ctx context.Context, id string, patch resource.Doc, 
 				return err
 			}
 			if portID != nil {
-				if err := f.associate(ctx, tx, d, str(portID), fixedAddr); err != nil {
+				if err := f.associate(ctx, tx, d, resource.Str(portID), fixedAddr); err != nil {
 					return err
 				}
 			}
@@ -303,7 +303,7 @@ func (f FloatingIPs) Update(ctx context.Context, id string, patch resource.Doc, 
 		for k, v := range patch {
 			d[k] = v
 		}
-		rec.ParentID = str(d["port_id"])
+		rec.ParentID = resource.Str(d["port_id"])
 		if err := f.save(ctx, tx, rec, d, before); err != nil {
 			return err
 		}
@@ -334,7 +334,7 @@ func (f FloatingIPs) Delete(ctx context.Context, id string, ifRev int64) error {
 // deleteFIP removes a floating IP with its port forwardings, association
 // and port.
 func (p *Plugin) deleteFIP(ctx context.Context, tx store.Tx, d resource.Doc) error {
-	id := str(d["id"])
+	id := resource.Str(d["id"])
 	pfs, err := tx.List(ctx, store.Filter{Kind: "port_forwarding", Parents: []string{id}})
 	if err != nil {
 		return err
@@ -347,7 +347,7 @@ func (p *Plugin) deleteFIP(ctx context.Context, tx store.Tx, d resource.Doc) err
 	if err := p.unlink(ctx, tx, d); err != nil {
 		return err
 	}
-	if pid := str(d["floating_port_id"]); pid != "" {
+	if pid := resource.Str(d["floating_port_id"]); pid != "" {
 		if err := p.core.DeletePortTx(ctx, tx, pid); err != nil {
 			return err
 		}

@@ -52,7 +52,7 @@ func interfaceDoc(rd, port resource.Doc, subnets []string) map[string]any {
 		first = subnets[0]
 	}
 	return map[string]any{"id": rd["id"], "tenant_id": rd["project_id"], "project_id": rd["project_id"],
-		"port_id": port["id"], "network_id": port["network_id"], "subnet_id": first, "subnet_ids": anyList(subnets)}
+		"port_id": port["id"], "network_id": port["network_id"], "subnet_id": first, "subnet_ids": resource.List(subnets)}
 }
 
 // AddInterface attaches a subnet (with a new port on its gateway address)
@@ -79,7 +79,7 @@ func (r Routers) AddInterface(ctx context.Context, id string, body []byte) (any,
 		}
 		subs := subnetIDs(port)
 		for _, sid := range subs {
-			ok, err := tx.ClaimName(ctx, "router_subnet", "", sid, str(port["id"]))
+			ok, err := tx.ClaimName(ctx, "router_subnet", "", sid, resource.Str(port["id"]))
 			if err != nil {
 				return err
 			}
@@ -101,11 +101,11 @@ func (p *Plugin) subnetPort(ctx context.Context, tx store.Tx, rd resource.Doc, s
 	if err != nil {
 		return nil, err
 	}
-	gw := str(sd["gateway_ip"])
+	gw := resource.Str(sd["gateway_ip"])
 	if gw == "" {
 		return nil, badRequest("router", "Subnet for router interface must have a gateway IP")
 	}
-	if intOf(sd["ip_version"]) == 6 && sd["ipv6_ra_mode"] == nil && sd["ipv6_address_mode"] != nil {
+	if resource.IntOf(sd["ip_version"]) == 6 && sd["ipv6_ra_mode"] == nil && sd["ipv6_address_mode"] != nil {
 		return nil, badRequest("router", "IPv6 subnet %s configured to receive RAs from an external router cannot be added to Neutron Router.", subnetID)
 	}
 	if err := p.checkSubnets(ctx, tx, rd, []string{subnetID}, false); err != nil {
@@ -125,7 +125,7 @@ func (p *Plugin) adoptPort(ctx context.Context, tx store.Tx, rd resource.Doc, po
 	if err := ml2.OwnerOnly(ctx, prec, "update"); err != nil {
 		return nil, err
 	}
-	if dev := str(pd["device_id"]); dev != "" {
+	if dev := resource.Str(pd["device_id"]); dev != "" {
 		return nil, fault.Conflict("PortInUse", "Unable to complete operation on port %s for network %s. Port already has an attached device %s.", portID, pd["network_id"], dev)
 	}
 	fixed := fixedIPs(pd)
@@ -165,7 +165,7 @@ func (r Routers) RemoveInterface(ctx context.Context, id string, body []byte) (a
 		if err != nil {
 			return err
 		}
-		ifaces := strList(d["interfaces"])
+		ifaces := resource.Strings(d["interfaces"])
 		ports, err := r.routerPorts(ctx, tx, d, false)
 		if err != nil {
 			return err
@@ -193,13 +193,13 @@ func (r Routers) RemoveInterface(ctx context.Context, id string, body []byte) (a
 				return err
 			}
 		}
-		pid := str(port["id"])
+		pid := resource.Str(port["id"])
 		out = interfaceDoc(d, port, drop)
 		if len(drop) == len(subnetIDs(port)) {
 			if err := r.core.DeletePortTx(ctx, tx, pid); err != nil {
 				return err
 			}
-			d["interfaces"] = anyList(slices.DeleteFunc(ifaces, func(x string) bool { return x == pid }))
+			d["interfaces"] = resource.List(slices.DeleteFunc(ifaces, func(x string) bool { return x == pid }))
 		} else if err := r.dropAddress(ctx, tx, pid, in.SubnetID); err != nil {
 			return err
 		}
@@ -223,7 +223,7 @@ func (p *Plugin) dropAddress(ctx context.Context, tx store.Tx, portID, subnetID 
 	for _, x := range pd["fixed_ips"].([]any) {
 		m := x.(map[string]any)
 		if m["subnet_id"] == subnetID {
-			if err := tx.ReleaseIP(ctx, subnetID, str(m["ip_address"])); err != nil {
+			if err := tx.ReleaseIP(ctx, subnetID, resource.Str(m["ip_address"])); err != nil {
 				return err
 			}
 			continue
@@ -246,7 +246,7 @@ func (p *Plugin) checkNotInUse(ctx context.Context, tx store.Tx, rd resource.Doc
 	if err != nil {
 		return err
 	}
-	rid := str(rd["id"])
+	rid := resource.Str(rd["id"])
 	for _, rt := range routes {
 		if cidr.Contains(rt.NextHop) {
 			return fault.Conflict("RouterInterfaceInUseByRoute", "Router interface for subnet %s on router %s cannot be deleted, as it is required by one or more routes.", subnetID, rid)
@@ -258,7 +258,7 @@ func (p *Plugin) checkNotInUse(ctx context.Context, tx store.Tx, rd resource.Doc
 		return err
 	}
 	for i, fd := range fips {
-		if a, err := netip.ParseAddr(str(fd["fixed_ip_address"])); err == nil && cidr.Contains(a) {
+		if a, err := netip.ParseAddr(resource.Str(fd["fixed_ip_address"])); err == nil && cidr.Contains(a) {
 			return inUse
 		}
 		_, pfs, err := list(ctx, tx, store.Filter{Kind: "port_forwarding", Parents: []string{recs[i].ID}})
@@ -266,7 +266,7 @@ func (p *Plugin) checkNotInUse(ctx context.Context, tx store.Tx, rd resource.Doc
 			return err
 		}
 		for _, pf := range pfs {
-			if a, err := netip.ParseAddr(str(pf["internal_ip_address"])); err == nil && cidr.Contains(a) {
+			if a, err := netip.ParseAddr(resource.Str(pf["internal_ip_address"])); err == nil && cidr.Contains(a) {
 				return inUse
 			}
 		}
@@ -283,7 +283,7 @@ func (p *Plugin) routerFIPs(ctx context.Context, tx store.Tx, routerID string) (
 	var ro []store.Record
 	var do []resource.Doc
 	for i, d := range docs {
-		if str(d["router_id"]) == routerID {
+		if resource.Str(d["router_id"]) == routerID {
 			ro, do = append(ro, recs[i]), append(do, d)
 		}
 	}
@@ -305,13 +305,13 @@ func (p *Plugin) routerFor(ctx context.Context, tx store.Tx, subnetID, extNet st
 	if err != nil {
 		return "", false, err
 	}
-	rid := str(pd["device_id"])
+	rid := resource.Str(pd["device_id"])
 	_, rd, err := getDoc(ctx, tx, "router", rid, false, errors.New("router of an interface is gone"))
 	if err != nil {
 		return "", false, err
 	}
 	gw, _ := rd["external_gateway_info"].(map[string]any)
-	if gw == nil || str(gw["network_id"]) != extNet {
+	if gw == nil || resource.Str(gw["network_id"]) != extNet {
 		return "", false, nil
 	}
 	return rid, true, nil

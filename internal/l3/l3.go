@@ -8,11 +8,9 @@ package l3
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/netip"
 	"slices"
-	"strconv"
 
 	"muon/internal/fault"
 	"muon/internal/ml2"
@@ -61,7 +59,7 @@ func badRequest(res, format string, args ...any) *fault.Error {
 // the port API (L3PortInUse) and drops what refers to a deleted port: its
 // floating IP associations and port forwardings.
 func (p *Plugin) portDeleted(ctx context.Context, tx store.Tx, port resource.Doc) error {
-	id, owner, device := str(port["id"]), str(port["device_owner"]), str(port["device_id"])
+	id, owner, device := resource.Str(port["id"]), resource.Str(port["device_owner"]), resource.Str(port["device_id"])
 	kind := ""
 	switch owner {
 	case ownerInterface, ownerGateway:
@@ -100,7 +98,7 @@ func (p *Plugin) portDeleted(ctx context.Context, tx store.Tx, port resource.Doc
 		if err != nil {
 			return err
 		}
-		if str(d["internal_port_id"]) == id {
+		if resource.Str(d["internal_port_id"]) == id {
 			if err := p.deletePF(ctx, tx, &pfs[i]); err != nil {
 				return err
 			}
@@ -114,7 +112,7 @@ func (p *Plugin) portDeleted(ctx context.Context, tx store.Tx, port resource.Doc
 // delete_disassociated_floatingips); associated ones keep their ports, so
 // the network stays in use.
 func (p *Plugin) networkDeleted(ctx context.Context, tx store.Tx, network resource.Doc) error {
-	ports, err := tx.List(ctx, store.Filter{Kind: "port", Parents: []string{str(network["id"])}})
+	ports, err := tx.List(ctx, store.Filter{Kind: "port", Parents: []string{resource.Str(network["id"])}})
 	if err != nil {
 		return err
 	}
@@ -123,10 +121,10 @@ func (p *Plugin) networkDeleted(ctx context.Context, tx store.Tx, network resour
 		if err != nil {
 			return err
 		}
-		if str(pd["device_owner"]) != ownerFIP || str(pd["device_id"]) == "" {
+		if resource.Str(pd["device_owner"]) != ownerFIP || resource.Str(pd["device_id"]) == "" {
 			continue
 		}
-		rec, err := tx.Get(ctx, "floatingip", str(pd["device_id"]))
+		rec, err := tx.Get(ctx, "floatingip", resource.Str(pd["device_id"]))
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
@@ -147,69 +145,17 @@ func (p *Plugin) networkDeleted(ctx context.Context, tx store.Tx, network resour
 	return nil
 }
 
-func str(v any) string {
-	s, _ := v.(string)
-	return s
-}
-
-func boolOf(v any) bool {
-	b, _ := v.(bool)
-	return b
-}
-
-func intOf(v any) int64 {
-	switch t := v.(type) {
-	case int64:
-		return t
-	case int:
-		return int64(t)
-	case float64:
-		return int64(t)
-	case json.Number:
-		n, _ := strconv.ParseInt(t.String(), 10, 64)
-		return n
-	}
-	return 0
-}
-
-func strList(v any) []string {
-	l, _ := v.([]any)
-	out := make([]string, 0, len(l))
-	for _, x := range l {
-		if s, ok := x.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func anyList(l []string) []any {
-	out := make([]any, len(l))
-	for i, x := range l {
-		out[i] = x
-	}
-	return out
-}
-
-func clone(d resource.Doc) resource.Doc {
-	c := make(resource.Doc, len(d))
-	for k, v := range d {
-		c[k] = v
-	}
-	return c
-}
-
 // fixedIPs reads a port's fixed_ips.
 func fixedIPs(port resource.Doc) []fixedIP {
 	l, _ := port["fixed_ips"].([]any)
 	out := make([]fixedIP, 0, len(l))
 	for _, x := range l {
 		m, _ := x.(map[string]any)
-		ip, err := netip.ParseAddr(str(m["ip_address"]))
+		ip, err := netip.ParseAddr(resource.Str(m["ip_address"]))
 		if err != nil {
 			continue
 		}
-		out = append(out, fixedIP{SubnetID: str(m["subnet_id"]), IP: ip})
+		out = append(out, fixedIP{SubnetID: resource.Str(m["subnet_id"]), IP: ip})
 	}
 	return out
 }
@@ -252,7 +198,7 @@ func subnetCIDR(ctx context.Context, tx store.Tx, id string) (netip.Prefix, reso
 	if err != nil {
 		return netip.Prefix{}, nil, err
 	}
-	pfx, err := netip.ParsePrefix(str(d["cidr"]))
+	pfx, err := netip.ParsePrefix(resource.Str(d["cidr"]))
 	return pfx, d, err
 }
 

@@ -66,7 +66,7 @@ func (pf PortForwardings) Create(ctx context.Context, docs []resource.Doc) ([]re
 		}
 		before := frec.Doc
 		for _, d := range docs {
-			d = clone(d)
+			d = resource.Clone(d)
 			delete(d, "project_id")
 			d["id"] = uuid.NewString()
 			if err := pf.place(ctx, tx, fd, d); err != nil {
@@ -93,11 +93,11 @@ func (pf PortForwardings) Create(ctx context.Context, docs []resource.Doc) ([]re
 // place validates a port forwarding against its floating IP and internal
 // port and points the floating IP at the router that reaches the port.
 func (p *Plugin) place(ctx context.Context, tx store.Tx, fd, d resource.Doc) error {
-	fipID := str(fd["id"])
+	fipID := resource.Str(fd["id"])
 	if err := normalizePorts(d); err != nil {
 		return err
 	}
-	portID := str(d["internal_port_id"])
+	portID := resource.Str(d["internal_port_id"])
 	_, pd, err := p.core.PortTx(ctx, tx, portID, false)
 	if err != nil {
 		return err
@@ -114,7 +114,7 @@ func (p *Plugin) place(ctx context.Context, tx store.Tx, fd, d resource.Doc) err
 	if d["internal_ip_address"] == nil || d["internal_ip_address"] == "" {
 		d["internal_ip_address"] = v4[0].IP.String()
 	}
-	addr, _ := netip.ParseAddr(str(d["internal_ip_address"]))
+	addr, _ := netip.ParseAddr(resource.Str(d["internal_ip_address"]))
 	var sub string
 	for _, f := range v4 {
 		if f.IP == addr {
@@ -127,18 +127,18 @@ func (p *Plugin) place(ctx context.Context, tx store.Tx, fd, d resource.Doc) err
 	if fd["port_id"] != nil {
 		return fault.Conflict("FloatingIPPortAlreadyAssociated", "Cannot associate floating IP %s (%s) with port %s using fixed IP %s, as that fixed IP already has a floating IP on external network %s.", fd["floating_ip_address"], fipID, fd["port_id"], fd["fixed_ip_address"], fd["floating_network_id"])
 	}
-	bound, err := tx.NameID(ctx, "fip_fixed", portID, addr.String()+"@"+str(fd["floating_network_id"]))
+	bound, err := tx.NameID(ctx, "fip_fixed", portID, addr.String()+"@"+resource.Str(fd["floating_network_id"]))
 	if err == nil {
 		return fault.Conflict("PortHasBindingFloatingIP", "Cannot create port forwarding to floating IP %s (%s) with port %s using fixed IP %s, as that port already has a binding floating IP %s.", fd["floating_ip_address"], fipID, portID, addr, bound)
 	}
-	rid, ok, err := p.routerFor(ctx, tx, sub, str(fd["floating_network_id"]))
+	rid, ok, err := p.routerFor(ctx, tx, sub, resource.Str(fd["floating_network_id"]))
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return badRequest("port_forwarding", "External network %s is not reachable from subnet %s. Cannot set Port forwarding for Port %s with Floating IP %s", fd["floating_network_id"], sub, portID, fipID)
 	}
-	if r := str(fd["router_id"]); r != "" && r != rid {
+	if r := resource.Str(fd["router_id"]); r != "" && r != rid {
 		return badRequest("port_forwarding", "Floating IP %s is already used through router %s, not router %s", fipID, r, rid)
 	}
 	fd["router_id"] = rid
@@ -147,12 +147,12 @@ func (p *Plugin) place(ctx context.Context, tx store.Tx, fd, d resource.Doc) err
 	if err != nil {
 		return err
 	}
-	lo, hi, _ := parseRange(str(d["external_port_range"]))
+	lo, hi, _ := parseRange(resource.Str(d["external_port_range"]))
 	for _, o := range others {
 		if o["id"] == d["id"] || o["protocol"] != d["protocol"] {
 			continue
 		}
-		olo, ohi, _ := parseRange(str(o["external_port_range"]))
+		olo, ohi, _ := parseRange(resource.Str(o["external_port_range"]))
 		if lo <= ohi && olo <= hi {
 			return duplicatePF(fmt.Sprintf("floatingip_id=%s, external_port=%s, protocol=%s", fipID, o["external_port_range"], o["protocol"]))
 		}
@@ -171,14 +171,14 @@ func normalizePorts(d resource.Doc) error {
 		single, rng := side+"_port", side+"_port_range"
 		sv, rv := d[single], d[rng]
 		switch {
-		case sv != nil && rv != nil && str(rv) != "":
-			if lo, hi, _ := parseRange(str(rv)); lo != hi || int64(lo) != intOf(sv) {
+		case sv != nil && rv != nil && resource.Str(rv) != "":
+			if lo, hi, _ := parseRange(resource.Str(rv)); lo != hi || int64(lo) != resource.IntOf(sv) {
 				return badRequest("port_forwarding", "The %s and %s attributes cannot be used together", single, rng)
 			}
 		case sv != nil:
-			d[rng] = strconv.FormatInt(intOf(sv), 10)
-		case rv != nil && str(rv) != "":
-			lo, hi, _ := parseRange(str(rv))
+			d[rng] = strconv.FormatInt(resource.IntOf(sv), 10)
+		case rv != nil && resource.Str(rv) != "":
+			lo, hi, _ := parseRange(resource.Str(rv))
 			if lo == hi {
 				d[single] = int64(lo)
 			} else {
@@ -187,7 +187,7 @@ func normalizePorts(d resource.Doc) error {
 		default:
 			return badRequest("port_forwarding", "Either %s or %s must be specified", single, rng)
 		}
-		lo, hi, _ := parseRange(str(d[rng]))
+		lo, hi, _ := parseRange(resource.Str(d[rng]))
 		if lo == hi {
 			d[rng] = strconv.Itoa(lo)
 			d[single] = int64(lo)
@@ -195,8 +195,8 @@ func normalizePorts(d resource.Doc) error {
 			d[rng] = fmt.Sprintf("%d:%d", lo, hi)
 		}
 	}
-	elo, ehi, _ := parseRange(str(d["external_port_range"]))
-	ilo, ihi, _ := parseRange(str(d["internal_port_range"]))
+	elo, ehi, _ := parseRange(resource.Str(d["external_port_range"]))
+	ilo, ihi, _ := parseRange(resource.Str(d["internal_port_range"]))
 	if ihi-ilo != 0 && ihi-ilo != ehi-elo {
 		return badRequest("port_forwarding", "The internal and external port ranges must have the same size, or the internal range must be a single port")
 	}
@@ -207,14 +207,14 @@ func normalizePorts(d resource.Doc) error {
 // external ports) and one (internal port, address, protocol, internal
 // ports).
 func (p *Plugin) claim(ctx context.Context, tx store.Tx, fipID string, d resource.Doc) error {
-	ok, err := tx.ClaimName(ctx, "pf_external", fipID, str(d["protocol"])+":"+str(d["external_port_range"]), str(d["id"]))
+	ok, err := tx.ClaimName(ctx, "pf_external", fipID, resource.Str(d["protocol"])+":"+resource.Str(d["external_port_range"]), resource.Str(d["id"]))
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return duplicatePF(fmt.Sprintf("floatingip_id=%s, external_port=%s, protocol=%s", fipID, d["external_port_range"], d["protocol"]))
 	}
-	ok, err = tx.ClaimName(ctx, "pf_internal", str(d["internal_port_id"]), fmt.Sprintf("%s:%s:%s", d["protocol"], d["internal_ip_address"], d["internal_port_range"]), str(d["id"]))
+	ok, err = tx.ClaimName(ctx, "pf_internal", resource.Str(d["internal_port_id"]), fmt.Sprintf("%s:%s:%s", d["protocol"], d["internal_ip_address"], d["internal_port_range"]), resource.Str(d["id"]))
 	if err != nil {
 		return err
 	}
@@ -225,10 +225,10 @@ func (p *Plugin) claim(ctx context.Context, tx store.Tx, fipID string, d resourc
 }
 
 func (p *Plugin) release(ctx context.Context, tx store.Tx, fipID string, d resource.Doc) error {
-	if err := tx.ReleaseName(ctx, "pf_external", fipID, str(d["protocol"])+":"+str(d["external_port_range"])); err != nil {
+	if err := tx.ReleaseName(ctx, "pf_external", fipID, resource.Str(d["protocol"])+":"+resource.Str(d["external_port_range"])); err != nil {
 		return err
 	}
-	return tx.ReleaseName(ctx, "pf_internal", str(d["internal_port_id"]), fmt.Sprintf("%s:%s:%s", d["protocol"], d["internal_ip_address"], d["internal_port_range"]))
+	return tx.ReleaseName(ctx, "pf_internal", resource.Str(d["internal_port_id"]), fmt.Sprintf("%s:%s:%s", d["protocol"], d["internal_ip_address"], d["internal_port_range"]))
 }
 
 // getPF reads a port forwarding of a floating IP the caller may see.

@@ -27,7 +27,7 @@ func (r Routers) Create(ctx context.Context, docs []resource.Doc) ([]resource.Do
 	err := r.core.Update(ctx, func(tx store.Tx) error {
 		out = out[:0]
 		for _, d := range docs {
-			d = clone(d)
+			d = resource.Clone(d)
 			if err := r.createRouter(ctx, tx, d); err != nil {
 				return err
 			}
@@ -46,7 +46,7 @@ func (p *Plugin) createRouter(ctx context.Context, tx store.Tx, d resource.Doc) 
 	if err := p.core.Stamp(ctx, d, true); err != nil {
 		return err
 	}
-	if err := p.core.CheckQuota(ctx, tx, "router", str(d["project_id"])); err != nil {
+	if err := p.core.CheckQuota(ctx, tx, "router", resource.Str(d["project_id"])); err != nil {
 		return err
 	}
 	d["flavor_id"] = nil
@@ -83,12 +83,12 @@ func (p *Plugin) createRouter(ctx context.Context, tx store.Tx, d resource.Doc) 
 
 // setGateway gives a router a gateway port on an external network.
 func (p *Plugin) setGateway(ctx context.Context, tx store.Tx, d resource.Doc, info map[string]any) error {
-	netID := str(info["network_id"])
+	netID := resource.Str(info["network_id"])
 	_, nd, err := p.core.NetworkTx(ctx, tx, netID)
 	if err != nil {
 		return err
 	}
-	if !boolOf(nd["router:external"]) {
+	if !resource.BoolOf(nd["router:external"]) {
 		return badRequest("router", "Network %s is not an external network", netID)
 	}
 	port := resource.Doc{"network_id": netID, "device_id": d["id"], "device_owner": ownerGateway}
@@ -109,7 +109,7 @@ func (p *Plugin) setGateway(ctx context.Context, tx store.Tx, d resource.Doc, in
 		if err != nil {
 			return err
 		}
-		if str(sd["gateway_ip"]) == f.IP.String() {
+		if resource.Str(sd["gateway_ip"]) == f.IP.String() {
 			return badRequest("router", "External IP %s is the same as the gateway IP", f.IP)
 		}
 		ext = append(ext, map[string]any{"subnet_id": f.SubnetID, "ip_address": f.IP.String()})
@@ -119,7 +119,7 @@ func (p *Plugin) setGateway(ctx context.Context, tx store.Tx, d resource.Doc, in
 	}
 	snat := true
 	if v, ok := info["enable_snat"]; ok {
-		snat = boolOf(v)
+		snat = resource.BoolOf(v)
 	}
 	d["external_gateway_info"] = map[string]any{"network_id": netID, "enable_snat": snat, "external_fixed_ips": ext}
 	d["gw_port_id"] = pd["id"]
@@ -133,14 +133,14 @@ func (p *Plugin) clearGateway(ctx context.Context, tx store.Tx, d resource.Doc) 
 	if gw == nil {
 		return nil
 	}
-	_, fips, err := p.routerFIPs(ctx, tx, str(d["id"]))
+	_, fips, err := p.routerFIPs(ctx, tx, resource.Str(d["id"]))
 	if err != nil {
 		return err
 	}
 	if len(fips) > 0 {
 		return fault.Conflict("RouterExternalGatewayInUseByFloatingIp", "Gateway cannot be updated for router %s, since a gateway to external network %s is required by one or more floating IPs.", d["id"], gw["network_id"])
 	}
-	if id := str(d["gw_port_id"]); id != "" {
+	if id := resource.Str(d["gw_port_id"]); id != "" {
 		if err := p.core.DeletePortTx(ctx, tx, id); err != nil {
 			return err
 		}
@@ -161,18 +161,18 @@ func (p *Plugin) updateGateway(ctx context.Context, tx store.Tx, d resource.Doc,
 	if cur != nil && cur["network_id"] == info["network_id"] {
 		snat := true
 		if v, ok := info["enable_snat"]; ok {
-			snat = boolOf(v)
+			snat = resource.BoolOf(v)
 		}
 		ips, given := info["external_fixed_ips"].([]any)
 		if !given || sameAddresses(ips, cur["external_fixed_ips"]) {
-			c := clone(cur)
+			c := resource.Clone(cur)
 			c["enable_snat"] = snat
 			d["external_gateway_info"] = c
 			return nil
 		}
 		// Other addresses on the same network: a new port; floating IPs
 		// still reach the network.
-		if err := p.core.DeletePortTx(ctx, tx, str(d["gw_port_id"])); err != nil {
+		if err := p.core.DeletePortTx(ctx, tx, resource.Str(d["gw_port_id"])); err != nil {
 			return err
 		}
 		d["external_gateway_info"], d["gw_port_id"] = nil, ""
@@ -219,8 +219,8 @@ func sameAddresses(asked []any, have any) bool {
 // routerPorts reads a router's interface ports and, with gateway, its
 // gateway port.
 func (p *Plugin) routerPorts(ctx context.Context, tx store.Tx, d resource.Doc, gateway bool) ([]resource.Doc, error) {
-	ids := strList(d["interfaces"])
-	if gw := str(d["gw_port_id"]); gateway && gw != "" {
+	ids := resource.Strings(d["interfaces"])
+	if gw := resource.Str(d["gw_port_id"]); gateway && gw != "" {
 		ids = append(ids, gw)
 	}
 	out := make([]resource.Doc, 0, len(ids))
@@ -306,7 +306,7 @@ func (r Routers) Update(ctx context.Context, id string, patch resource.Doc, ifRe
 			return err
 		}
 		before := rec.Doc
-		patch := clone(patch)
+		patch := resource.Clone(patch)
 		if err := r.checkModes(d, patch); err != nil {
 			return err
 		}
@@ -357,12 +357,12 @@ func canonical(b []byte) []byte {
 // checkModes applies Neutron's rules on changing ha and distributed: the
 // router must be down, and a distributed router stays distributed.
 func (p *Plugin) checkModes(d, patch resource.Doc) error {
-	up := boolOf(d["admin_state_up"])
+	up := resource.BoolOf(d["admin_state_up"])
 	if v, ok := patch["admin_state_up"]; ok {
-		up = boolOf(v)
+		up = resource.BoolOf(v)
 	}
 	if v, ok := patch["distributed"]; ok && v != d["distributed"] {
-		if !boolOf(v) {
+		if !resource.BoolOf(v) {
 			return badRequest("router", "Migration from distributed router to centralized is not supported")
 		}
 		if up {
@@ -388,7 +388,7 @@ func (r Routers) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err := ml2.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
-		if len(strList(d["interfaces"])) > 0 {
+		if len(resource.Strings(d["interfaces"])) > 0 {
 			return fault.Conflict("RouterInUse", "Router %s still has ports", id)
 		}
 		if err := r.clearGateway(ctx, tx, d); err != nil {

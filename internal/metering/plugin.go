@@ -45,7 +45,7 @@ func (l Labels) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc
 	err := l.st.Update(ctx, func(tx store.Tx) error {
 		out = make([]resource.Doc, 0, len(docs))
 		for _, d := range docs {
-			d = copyDoc(d)
+			d = resource.Clone(d)
 			if err := stamp(ctx, d); err != nil {
 				return err
 			}
@@ -111,11 +111,11 @@ func (r Rules) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc,
 	err := r.st.Update(ctx, func(tx store.Tx) error {
 		out = make([]resource.Doc, 0, len(docs))
 		for _, d := range docs {
-			d = copyDoc(d)
+			d = resource.Clone(d)
 			if err := checkPrefixes(d); err != nil {
 				return err
 			}
-			labelID := str(d["metering_label_id"])
+			labelID := resource.Str(d["metering_label_id"])
 			// Locking the label serialises its rules' overlap checks.
 			label, err := lock(ctx, tx, kindLabel, labelID, labelNotFound(labelID))
 			if err != nil {
@@ -186,7 +186,7 @@ func (r Rules) Delete(ctx context.Context, id string, ifRev int64) error {
 // checkPrefixes is neutron's validate_metering_label_rule: the deprecated
 // remote_ip_prefix alone, or source and/or destination prefixes.
 func checkPrefixes(d resource.Doc) error {
-	remote, src, dst := str(d["remote_ip_prefix"]), str(d["source_ip_prefix"]), str(d["destination_ip_prefix"])
+	remote, src, dst := resource.Str(d["remote_ip_prefix"]), resource.Str(d["source_ip_prefix"]), resource.Str(d["destination_ip_prefix"])
 	if remote != "" && (src != "" || dst != "") {
 		return fault.New(400, "Invalid", "Cannot use 'remote-ip-prefix' in conjunction with 'source-ip-prefix' or 'destination-ip-prefix'.")
 	}
@@ -194,7 +194,7 @@ func checkPrefixes(d resource.Doc) error {
 		return fault.New(400, "Invalid", "You must define at least one of the following arguments: 'remote_ip_prefix', 'source_ip_prefix', 'destination_ip_prefix'.")
 	}
 	for _, k := range []string{"remote_ip_prefix", "source_ip_prefix", "destination_ip_prefix"} {
-		if s := str(d[k]); s == "" {
+		if s := resource.Str(d[k]); s == "" {
 			d[k] = nil
 		} else if p, err := parsePrefix(s); err == nil {
 			d[k] = p.String()
@@ -207,11 +207,11 @@ func checkPrefixes(d resource.Doc) error {
 // prefixes overlap, or both their source and their destination prefixes
 // do (an absent one matches only an absent one).
 func overlaps(a, b resource.Doc) bool {
-	if ra, rb := str(a["remote_ip_prefix"]), str(b["remote_ip_prefix"]); ra != "" || rb != "" {
+	if ra, rb := resource.Str(a["remote_ip_prefix"]), resource.Str(b["remote_ip_prefix"]); ra != "" || rb != "" {
 		return ra != "" && rb != "" && prefixesOverlap(ra, rb)
 	}
 	field := func(k string) bool {
-		pa, pb := str(a[k]), str(b[k])
+		pa, pb := resource.Str(a[k]), resource.Str(b[k])
 		if pa == "" || pb == "" {
 			return pa == pb
 		}
@@ -230,7 +230,7 @@ func prefixesOverlap(a, b string) bool {
 // another project's only for admins).
 func stamp(ctx context.Context, d resource.Doc) error {
 	cred := auth.FromContext(ctx)
-	proj := str(d["project_id"])
+	proj := resource.Str(d["project_id"])
 	switch {
 	case proj == "":
 		proj = cred.ProjectID
@@ -243,20 +243,12 @@ func stamp(ctx context.Context, d resource.Doc) error {
 	return nil
 }
 
-func copyDoc(d resource.Doc) resource.Doc {
-	out := make(resource.Doc, len(d))
-	for k, v := range d {
-		out[k] = v
-	}
-	return out
-}
-
 func record(kind string, d resource.Doc, parent string) (*store.Record, error) {
 	b, err := json.Marshal(d)
 	if err != nil {
 		return nil, err
 	}
-	return &store.Record{Kind: kind, ID: str(d["id"]), ProjectID: str(d["project_id"]), ParentID: parent,
+	return &store.Record{Kind: kind, ID: resource.Str(d["id"]), ProjectID: resource.Str(d["project_id"]), ParentID: parent,
 		Shared: d["shared"] == true, Doc: b}, nil
 }
 
@@ -316,11 +308,6 @@ func list(ctx context.Context, st store.Store, kind string, q *resource.Query) (
 	return out, err
 }
 
-func str(v any) string {
-	s, _ := v.(string)
-	return s
-}
-
 func labelNotFound(id string) *fault.Error {
 	return fault.NotFound("MeteringLabelNotFound", "Metering label %s does not exist", id)
 }
@@ -330,7 +317,7 @@ func ruleNotFound(id string) *fault.Error {
 }
 
 func errOverlaps(d resource.Doc) *fault.Error {
-	if p := str(d["remote_ip_prefix"]); p != "" {
+	if p := resource.Str(d["remote_ip_prefix"]); p != "" {
 		return fault.Conflict("MeteringLabelRuleOverlaps", "Metering label rule with remote_ip_prefix %s overlaps another.", p)
 	}
 	return fault.Conflict("MeteringLabelRuleOverlaps", "Metering label rule with source_ip_prefix %s and destination_ip_prefix %s overlaps another.",

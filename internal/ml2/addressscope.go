@@ -25,7 +25,7 @@ type AddressScopes struct{ *Plugin }
 func (a AddressScopes) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error) {
 	if !auth.FromContext(ctx).Admin() {
 		for _, d := range docs {
-			if boolOf(d["shared"]) {
+			if resource.BoolOf(d["shared"]) {
 				return nil, policyDenied("create_address_scope", "shared")
 			}
 		}
@@ -34,13 +34,13 @@ func (a AddressScopes) Create(ctx context.Context, docs []resource.Doc) ([]resou
 	err := a.st.Update(ctx, func(tx store.Tx) error {
 		out = out[:0]
 		for _, in := range docs {
-			d := maps(in)
+			d := resource.Clone(in)
 			if err := a.stamp(ctx, d, false); err != nil {
 				return err
 			}
 			d = scopeDoc(d)
-			d["shared"] = boolOf(d["shared"])
-			rec, err := record("address_scope", d, "", boolOf(d["shared"]))
+			d["shared"] = resource.BoolOf(d["shared"])
+			rec, err := record("address_scope", d, "", resource.BoolOf(d["shared"]))
 			if err != nil {
 				return err
 			}
@@ -110,7 +110,7 @@ func (a AddressScopes) Update(ctx context.Context, id string, patch resource.Doc
 			}
 			return policyDenied("update_address_scope")
 		}
-		if setShared && boolOf(d["shared"]) && !boolOf(sh) {
+		if setShared && resource.BoolOf(d["shared"]) && !resource.BoolOf(sh) {
 			return fault.New(400, "AddressScopeUpdateError",
 				"Unable to update address scope %s : Shared address scope can't be unshared.", id)
 		}
@@ -120,7 +120,7 @@ func (a AddressScopes) Update(ctx context.Context, id string, patch resource.Doc
 			}
 		}
 		d = scopeDoc(d)
-		nrec, err := record("address_scope", d, "", boolOf(d["shared"]))
+		nrec, err := record("address_scope", d, "", resource.BoolOf(d["shared"]))
 		if err != nil {
 			return err
 		}
@@ -145,7 +145,7 @@ func (a AddressScopes) Delete(ctx context.Context, id string, ifRev int64) error
 			return err
 		}
 		for _, sp := range pools {
-			if str(sp["address_scope_id"]) == id {
+			if resource.Str(sp["address_scope_id"]) == id {
 				return fault.Conflict("AddressScopeInUse",
 					"Unable to complete operation on address scope %s. There are one or more subnet pools in use on the address scope.", id)
 			}

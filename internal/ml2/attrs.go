@@ -206,7 +206,7 @@ func fixedIPsHave(d resource.Doc, key string, want []string, substr bool) bool {
 	l, _ := d["fixed_ips"].([]any)
 	for _, x := range l {
 		m, _ := x.(map[string]any)
-		have := str(m[key])
+		have := resource.Str(m[key])
 		for _, w := range want {
 			if have == w || substr && w != "" && contains(have, w) {
 				return true

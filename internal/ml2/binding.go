@@ -34,12 +34,12 @@ func (p *Plugin) bind(ctx context.Context, tx store.Tx, d, net resource.Doc) err
 		d["binding:vif_type"], d["binding:vif_details"] = vt, det
 		return nil
 	}
-	host := str(d["binding:host_id"])
+	host := resource.Str(d["binding:host_id"])
 	switch {
 	case host == "":
 		d["binding:vif_type"] = "unbound"
 		d["binding:vif_details"] = map[string]any{}
-	case str(d["binding:vnic_type"]) != "normal" || str(net["provider:network_type"]) == "geneve":
+	case resource.Str(d["binding:vnic_type"]) != "normal" || resource.Str(net["provider:network_type"]) == "geneve":
 		d["binding:vif_type"] = "binding_failed"
 		d["binding:vif_details"] = map[string]any{}
 	default:

@@ -93,7 +93,7 @@ func availMatchVersion(d resource.Doc, want []string) bool {
 	l, _ := d["subnet_ip_availability"].([]any)
 	for _, x := range l {
 		m, _ := x.(map[string]any)
-		if slices.Contains(want, strconv.FormatInt(intOf(m["ip_version"]), 10)) {
+		if slices.Contains(want, strconv.FormatInt(resource.IntOf(m["ip_version"]), 10)) {
 			return true
 		}
 	}
@@ -118,18 +118,18 @@ func availability(ctx context.Context, tx store.Tx, nets []store.Record, version
 		return nil, err
 	}
 	if len(versions) > 0 {
-		subs = slices.DeleteFunc(subs, func(s resource.Doc) bool { return !slices.Contains(versions, intOf(s["ip_version"])) })
+		subs = slices.DeleteFunc(subs, func(s resource.Doc) bool { return !slices.Contains(versions, resource.IntOf(s["ip_version"])) })
 	}
 	slices.SortStableFunc(subs, func(a, b resource.Doc) int {
-		if c := compareStr(str(a["created_at"]), str(b["created_at"])); c != 0 {
+		if c := compareStr(resource.Str(a["created_at"]), resource.Str(b["created_at"])); c != 0 {
 			return c
 		}
-		return compareStr(str(a["id"]), str(b["id"]))
+		return compareStr(resource.Str(a["id"]), resource.Str(b["id"]))
 	})
 	used := map[string]int64{}
 	subIDs := make([]string, len(subs))
 	for i, s := range subs {
-		subIDs[i] = str(s["id"])
+		subIDs[i] = resource.Str(s["id"])
 	}
 	for chunk := range slices.Chunk(subIDs, 500) {
 		allocs, err := tx.IPs(ctx, chunk...)
@@ -142,7 +142,7 @@ func availability(ctx context.Context, tx store.Tx, nets []store.Record, version
 	}
 	byNet := map[string][]resource.Doc{}
 	for _, s := range subs {
-		byNet[str(s["network_id"])] = append(byNet[str(s["network_id"])], s)
+		byNet[resource.Str(s["network_id"])] = append(byNet[resource.Str(s["network_id"])], s)
 	}
 	out := make([]resource.Doc, 0, len(nets))
 	for i := range nets {
@@ -159,12 +159,12 @@ func availability(ctx context.Context, tx store.Tx, nets []store.Record, version
 		list := make([]any, 0, len(ns))
 		for _, s := range ns {
 			t := subnetTotalIPs(s)
-			u := used[str(s["id"])]
+			u := used[resource.Str(s["id"])]
 			total.Add(total, t)
 			usedIPs += u
 			list = append(list, map[string]any{
 				"subnet_id": s["id"], "subnet_name": s["name"], "cidr": s["cidr"],
-				"ip_version": intOf(s["ip_version"]), "total_ips": bigNumber(t), "used_ips": u,
+				"ip_version": resource.IntOf(s["ip_version"]), "total_ips": bigNumber(t), "used_ips": u,
 			})
 		}
 		out = append(out, resource.Doc{
@@ -182,7 +182,7 @@ func subnetTotalIPs(s resource.Doc) *big.Int {
 	var pools []ipam.Range
 	for _, x := range l {
 		m, _ := x.(map[string]any)
-		r, err := ipam.ParsePool(str(m["start"]), str(m["end"]))
+		r, err := ipam.ParsePool(resource.Str(m["start"]), resource.Str(m["end"]))
 		if err == nil {
 			pools = append(pools, r)
 		}
@@ -190,7 +190,7 @@ func subnetTotalIPs(s resource.Doc) *big.Int {
 	if len(pools) > 0 {
 		return ipam.PoolSize(pools)
 	}
-	p, err := netip.ParsePrefix(str(s["cidr"]))
+	p, err := netip.ParsePrefix(resource.Str(s["cidr"]))
 	if err != nil {
 		return new(big.Int)
 	}

@@ -87,7 +87,7 @@ var portRes = sync.OnceValue(func() *resource.Resource { return PortResource().I
 // asked, defaults are those of the API and no quota counts a port of no
 // project.
 func (p *Plugin) CreatePortTx(ctx context.Context, tx store.Tx, d resource.Doc, project string) (resource.Doc, error) {
-	d = maps(d)
+	d = resource.Clone(d)
 	if _, ok := d["security_groups"]; !ok {
 		d["security_groups"] = []any{}
 	}

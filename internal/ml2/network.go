@@ -28,41 +28,32 @@ type Networks struct{ *Plugin }
 func (n Networks) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error) {
 	cred := auth.FromContext(ctx)
 	for _, d := range docs {
-		if !cred.Admin() && (boolOf(d["shared"]) || boolOf(d["router:external"])) {
+		if !cred.Admin() && (resource.BoolOf(d["shared"]) || resource.BoolOf(d["router:external"])) {
 			return nil, fault.Forbidden("PolicyNotAuthorized", "(rule:create_network:shared) is disallowed by policy")
 		}
 	}
 	return n.createAll(ctx, docs, n.createNetwork)
 }
 
-// maps copies a document so a retried transaction starts from the request.
-func maps(d resource.Doc) resource.Doc {
-	c := make(resource.Doc, len(d))
-	for k, v := range d {
-		c[k] = v
-	}
-	return c
-}
-
 func (p *Plugin) createNetwork(ctx context.Context, tx store.Tx, d resource.Doc) error {
 	if err := p.stamp(ctx, d, true); err != nil {
 		return err
 	}
-	if err := p.checkQuota(ctx, tx, "network", str(d["project_id"])); err != nil {
+	if err := p.checkQuota(ctx, tx, "network", resource.Str(d["project_id"])); err != nil {
 		return err
 	}
 	segs, err := p.requestedSegments(d)
 	if err != nil {
 		return err
 	}
-	id := str(d["id"])
+	id := resource.Str(d["id"])
 	d["status"] = "ACTIVE"
 	d["subnets"] = []any{}
 	d["availability_zones"] = []any{}
 	d["ipv4_address_scope"], d["ipv6_address_scope"] = nil, nil
 	d["l2_adjacency"] = true
 	// The network's record comes first: segments point at it.
-	rec, err := record("network", d, "", boolOf(d["shared"]) || boolOf(d["router:external"]))
+	rec, err := record("network", d, "", resource.BoolOf(d["shared"]) || resource.BoolOf(d["router:external"]))
 	if err != nil {
 		return err
 	}
@@ -71,8 +62,8 @@ func (p *Plugin) createNetwork(ctx context.Context, tx store.Tx, d resource.Doc)
 	}
 	// shared and router:external are the owner's wildcard RBAC policies.
 	for attr, action := range map[string]string{"shared": accessShared, "router:external": accessExternal} {
-		if boolOf(d[attr]) {
-			if err := p.addWildcard(ctx, tx, id, str(d["project_id"]), action); err != nil {
+		if resource.BoolOf(d[attr]) {
+			if err := p.addWildcard(ctx, tx, id, resource.Str(d["project_id"]), action); err != nil {
 				return err
 			}
 		}
@@ -92,8 +83,8 @@ func (p *Plugin) createNetwork(ctx context.Context, tx store.Tx, d resource.Doc)
 	}
 	maxMTU := p.maxMTU(segs)
 	// An mtu of 0, as absent, means the largest the segments carry.
-	if v, ok := d["mtu"]; ok && v != nil && intOf(v) != 0 {
-		if m := intOf(v); m > int64(maxMTU) {
+	if v, ok := d["mtu"]; ok && v != nil && resource.IntOf(v) != 0 {
+		if m := resource.IntOf(v); m > int64(maxMTU) {
 			return fault.InvalidInput("Requested MTU is too big, maximum is %d", maxMTU)
 		} else if m < 68 {
 			return fault.InvalidInput("MTU %d is too small, minimum is 68", m)
@@ -207,7 +198,7 @@ func (p *Plugin) storeSegment(ctx context.Context, tx store.Tx, drv TypeDriver, 
 	seg.ID = uuid.NewString()
 	d := resource.Doc{
 		"id": seg.ID, "network_id": networkID, "network_type": seg.NetworkType,
-		"name": nilIfEmpty(name), "description": nilIfEmpty(desc), "project_id": str(net["project_id"]),
+		"name": nilIfEmpty(name), "description": nilIfEmpty(desc), "project_id": resource.Str(net["project_id"]),
 		"created_at": p.timestamp(), "updated_at": p.timestamp(), "revision_number": int64(0),
 	}
 	rec, err := record("segment", d, networkID, false)
@@ -314,15 +305,15 @@ func networkSegments(ctx context.Context, tx store.Tx, networkID string) ([]Segm
 		docs = append(docs, d)
 	}
 	slices.SortStableFunc(docs, func(a, b resource.Doc) int {
-		if c := compareStr(str(a["created_at"]), str(b["created_at"])); c != 0 {
+		if c := compareStr(resource.Str(a["created_at"]), resource.Str(b["created_at"])); c != 0 {
 			return c
 		}
-		return compareStr(str(a["id"]), str(b["id"]))
+		return compareStr(resource.Str(a["id"]), resource.Str(b["id"]))
 	})
 	segs := make([]Segment, 0, len(docs))
 	for _, d := range docs {
-		segs = append(segs, Segment{ID: str(d["id"]), NetworkType: str(d["network_type"]),
-			PhysicalNetwork: str(d["physical_network"]), SegmentationID: intOf(d["segmentation_id"])})
+		segs = append(segs, Segment{ID: resource.Str(d["id"]), NetworkType: resource.Str(d["network_type"]),
+			PhysicalNetwork: resource.Str(d["physical_network"]), SegmentationID: resource.IntOf(d["segmentation_id"])})
 	}
 	return segs, docs, nil
 }
@@ -345,7 +336,7 @@ func withSubnets(ctx context.Context, tx store.Tx, nets []resource.Doc) error {
 	ids := make([]string, len(nets))
 	byID := make(map[string]resource.Doc, len(nets))
 	for i, d := range nets {
-		ids[i] = str(d["id"])
+		ids[i] = resource.Str(d["id"])
 		byID[ids[i]] = d
 		d["subnets"] = []any{}
 	}
@@ -433,12 +424,12 @@ func (n Networks) Update(ctx context.Context, id string, patch resource.Doc, ifR
 		if _, ok := patch["router:external"]; ok && !cred.Admin() {
 			return fault.Forbidden("PolicyNotAuthorized", "(rule:update_network:router:external) is disallowed by policy")
 		}
-		wasShared, wasExternal := boolOf(d["shared"]), boolOf(d["router:external"])
+		wasShared, wasExternal := resource.BoolOf(d["shared"]), resource.BoolOf(d["router:external"])
 		if sh, ok := patch["shared"]; ok && sh != d["shared"] {
 			if !cred.Admin() {
 				return fault.Forbidden("PolicyNotAuthorized", "(rule:update_network:shared) is disallowed by policy")
 			}
-			if !boolOf(sh) {
+			if !resource.BoolOf(sh) {
 				if err := n.checkUnshare(ctx, tx, rec); err != nil {
 					return err
 				}
@@ -449,11 +440,11 @@ func (n Networks) Update(ctx context.Context, id string, patch resource.Doc, ifR
 			if err != nil {
 				return err
 			}
-			if intOf(v) == 0 {
+			if resource.IntOf(v) == 0 {
 				v = int64(n.maxMTU(segs))
 				patch["mtu"] = v
 			}
-			if m, max := intOf(v), n.maxMTU(segs); m > int64(max) {
+			if m, max := resource.IntOf(v), n.maxMTU(segs); m > int64(max) {
 				return fault.InvalidInput("Requested MTU is too big, maximum is %d", max)
 			} else if m < 68 {
 				return fault.InvalidInput("MTU %d is too small, minimum is 68", m)
@@ -478,8 +469,8 @@ func (n Networks) Update(ctx context.Context, id string, patch resource.Doc, ifR
 		}
 		// Subnets are everyone's to see only when the network is shared,
 		// not when it is merely external.
-		if boolOf(d["shared"]) != wasShared {
-			if err := n.shareSubnets(ctx, tx, id, boolOf(d["shared"])); err != nil {
+		if resource.BoolOf(d["shared"]) != wasShared {
+			if err := n.shareSubnets(ctx, tx, id, resource.BoolOf(d["shared"])); err != nil {
 				return err
 			}
 		}
@@ -521,8 +512,8 @@ func (p *Plugin) sharePolicies(ctx context.Context, tx store.Tx, rec *store.Reco
 		action   string
 		target   string
 	}{
-		{wasShared, boolOf(d["shared"]), accessShared, "*"},
-		{wasExternal, boolOf(d["router:external"]), accessExternal, ""},
+		{wasShared, resource.BoolOf(d["shared"]), accessShared, "*"},
+		{wasExternal, resource.BoolOf(d["router:external"]), accessExternal, ""},
 	} {
 		switch {
 		case c.now && !c.was:
@@ -580,7 +571,7 @@ func (n Networks) Delete(ctx context.Context, id string, ifRev int64) error {
 			if err != nil {
 				return err
 			}
-			if !slices.Contains(autoDeletedOwners, str(pd["device_owner"])) {
+			if !slices.Contains(autoDeletedOwners, resource.Str(pd["device_owner"])) {
 				inUse = append(inUse, ports[i].ID)
 			}
 		}

@@ -14,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -153,7 +152,7 @@ func (p *Plugin) stamp(ctx context.Context, d resource.Doc, tags bool) error {
 
 // touch bumps a changed document's revision and update time.
 func (p *Plugin) touch(d resource.Doc) {
-	d["revision_number"] = intOf(d["revision_number"]) + 1
+	d["revision_number"] = resource.IntOf(d["revision_number"]) + 1
 	d["updated_at"] = p.timestamp()
 }
 
@@ -162,7 +161,7 @@ func checkRevision(d resource.Doc, want int64) error {
 	if want < 0 {
 		return nil
 	}
-	if have := intOf(d["revision_number"]); have != want {
+	if have := resource.IntOf(d["revision_number"]); have != want {
 		return fault.New(412, "RevisionNumberConstraintFailed",
 			"Constrained to %d, but current revision is %d", want, have)
 	}
@@ -186,51 +185,7 @@ func record(kind string, d resource.Doc, parent string, shared bool) (*store.Rec
 	if err != nil {
 		return nil, err
 	}
-	return &store.Record{Kind: kind, ID: str(d["id"]), ProjectID: str(d["project_id"]), ParentID: parent, Shared: shared, Doc: b}, nil
-}
-
-func str(v any) string {
-	s, _ := v.(string)
-	return s
-}
-
-func boolOf(v any) bool {
-	b, _ := v.(bool)
-	return b
-}
-
-func intOf(v any) int64 {
-	switch t := v.(type) {
-	case int64:
-		return t
-	case int:
-		return int64(t)
-	case float64:
-		return int64(t)
-	case json.Number:
-		n, _ := strconv.ParseInt(t.String(), 10, 64)
-		return n
-	}
-	return 0
-}
-
-func strList(v any) []string {
-	l, _ := v.([]any)
-	out := make([]string, 0, len(l))
-	for _, x := range l {
-		if s, ok := x.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func anyList[T any](l []T) []any {
-	out := make([]any, len(l))
-	for i, x := range l {
-		out[i] = x
-	}
-	return out
+	return &store.Record{Kind: kind, ID: resource.Str(d["id"]), ProjectID: resource.Str(d["project_id"]), ParentID: parent, Shared: shared, Doc: b}, nil
 }
 
 // scope is the store filter of what the caller may see of a kind.
@@ -324,15 +279,15 @@ func (p *Plugin) SetTags(ctx context.Context, kind, id string, edit func([]strin
 		if err != nil {
 			return err
 		}
-		tags, err := edit(strList(d["tags"]))
+		tags, err := edit(resource.Strings(d["tags"]))
 		if err != nil {
 			return err
 		}
-		if slices.Equal(tags, strList(d["tags"])) {
+		if slices.Equal(tags, resource.Strings(d["tags"])) {
 			out = tags
 			return nil
 		}
-		d["tags"] = anyList(tags)
+		d["tags"] = resource.List(tags)
 		p.touch(d)
 		if r.Doc, err = encode(d); err != nil {
 			return err
@@ -351,7 +306,7 @@ func (p *Plugin) createAll(ctx context.Context, docs []resource.Doc, create func
 	err := p.st.Update(ctx, func(tx store.Tx) error {
 		out = out[:0]
 		for _, d := range docs {
-			d = maps(d)
+			d = resource.Clone(d)
 			if err := create(ctx, tx, d); err != nil {
 				return err
 			}

@@ -27,7 +27,7 @@ func (p *Plugin) networkTargets(ctx context.Context, docs []resource.Doc) ([]map
 	var ids []string
 	seen := map[string]bool{}
 	for _, d := range docs {
-		if id := str(d["network_id"]); id != "" && !seen[id] {
+		if id := resource.Str(d["network_id"]); id != "" && !seen[id] {
 			seen[id] = true
 			ids = append(ids, id)
 		}
@@ -69,7 +69,7 @@ func (p *Plugin) networkTargets(ctx context.Context, docs []resource.Doc) ([]map
 				if derr != nil {
 					return derr
 				}
-				shared := boolOf(nd["shared"])
+				shared := resource.BoolOf(nd["shared"])
 				var err error
 				if !shared && r.ProjectID != caller {
 					// An access_as_shared policy for the caller's project
@@ -97,7 +97,7 @@ func (p *Plugin) networkTargets(ctx context.Context, docs []resource.Doc) ([]map
 			t[k] = v
 		}
 		t["tenant_id"] = d["project_id"]
-		n, found := nets[str(d["network_id"])]
+		n, found := nets[resource.Str(d["network_id"])]
 		t["network:project_id"], t["network:tenant_id"] = n.project, n.project
 		t["shared"] = n.shared
 		t["network:found"] = found

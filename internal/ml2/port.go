@@ -28,22 +28,22 @@ func (p Ports) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc,
 }
 
 func (p *Plugin) createPort(ctx context.Context, tx store.Tx, d resource.Doc) error {
-	netID := str(d["network_id"])
+	netID := resource.Str(d["network_id"])
 	nrec, nd, err := getVisible(ctx, tx, "network", netID, false, networkNotFound(netID))
 	if err != nil {
 		return err
 	}
 	cred := auth.FromContext(ctx)
-	if !cred.Owns(nrec.ProjectID) && strings.HasPrefix(str(d["device_owner"]), "network:") {
+	if !cred.Owns(nrec.ProjectID) && strings.HasPrefix(resource.Str(d["device_owner"]), "network:") {
 		return fault.Forbidden("PolicyNotAuthorized", "(rule:create_port:device_owner) is disallowed by policy")
 	}
 	if err := p.stamp(ctx, d, true); err != nil {
 		return err
 	}
-	if err := p.checkQuota(ctx, tx, "port", str(d["project_id"])); err != nil {
+	if err := p.checkQuota(ctx, tx, "port", resource.Str(d["project_id"])); err != nil {
 		return err
 	}
-	id := str(d["id"])
+	id := resource.Str(d["id"])
 	d["status"] = "DOWN"
 	d["ip_allocation"] = "immediate"
 	if _, ok := d["port_security_enabled"]; !ok {
@@ -175,7 +175,7 @@ func (p *Plugin) allocateFixedIPs(ctx context.Context, tx store.Tx, d resource.D
 	if err != nil {
 		return nil, err
 	}
-	portID, owner, mac := str(d["id"]), str(d["device_owner"]), str(d["mac_address"])
+	portID, owner, mac := resource.Str(d["id"]), resource.Str(d["device_owner"]), resource.Str(d["mac_address"])
 	byID := make(map[string]*subnet, len(subs))
 	for _, s := range subs {
 		byID[s.ID] = s
@@ -417,9 +417,9 @@ func addOffset(a netip.Addr, off *big.Int) netip.Addr {
 func (p *Plugin) setDNSAssignment(d resource.Doc) {
 	fixed, _ := d["fixed_ips"].([]any)
 	out := make([]any, 0, len(fixed))
-	name := str(d["dns_name"])
+	name := resource.Str(d["dns_name"])
 	for _, x := range fixed {
-		ip := str(x.(map[string]any)["ip_address"])
+		ip := resource.Str(x.(map[string]any)["ip_address"])
 		host := name
 		if host == "" {
 			host = "host-" + strings.NewReplacer(".", "-", ":", "-").Replace(ip)
@@ -466,7 +466,7 @@ func checkAddressPairs(d resource.Doc) error {
 			}
 			m["mac_address"] = c
 		}
-		key := ip + "|" + str(m["mac_address"])
+		key := ip + "|" + resource.Str(m["mac_address"])
 		if seen[key] {
 			return fault.BadRequest("Request contains duplicate address pair: mac_address %v ip_address %s.", m["mac_address"], ip)
 		}
@@ -544,16 +544,16 @@ func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 		if err := checkRevision(d, ifRev); err != nil {
 			return err
 		}
-		patch = maps(patch)
-		netID := str(d["network_id"])
+		patch = resource.Clone(patch)
+		netID := resource.Str(d["network_id"])
 		if v, ok := patch["mac_address"]; ok && v != d["mac_address"] {
 			if !auth.FromContext(ctx).Admin() {
 				return fault.Forbidden("PolicyNotAuthorized", "(rule:update_port:mac_address) is disallowed by policy")
 			}
-			if str(d["binding:vif_type"]) != "unbound" && str(d["binding:vif_type"]) != "binding_failed" {
+			if resource.Str(d["binding:vif_type"]) != "unbound" && resource.Str(d["binding:vif_type"]) != "binding_failed" {
 				return fault.Conflict("PortBound", "Unable to complete operation on port %s, port is already bound, port type: %s, old_mac %s, new_mac %s.", id, d["binding:vif_type"], d["mac_address"], v)
 			}
-			if err := tx.ReleaseMAC(ctx, netID, str(d["mac_address"])); err != nil {
+			if err := tx.ReleaseMAC(ctx, netID, resource.Str(d["mac_address"])); err != nil {
 				return err
 			}
 			nd := resource.Doc{"mac_address": v}
@@ -577,7 +577,7 @@ func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 			}
 			patch["fixed_ips"] = fixed
 		}
-		merged := maps(d)
+		merged := resource.Clone(d)
 		for k, v := range patch {
 			merged[k] = v
 		}
@@ -612,7 +612,7 @@ func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 		}
 		// A port is ACTIVE only while its host's agent has it wired: a
 		// new host, or admin down, makes it DOWN until the agent says.
-		if str(merged["binding:host_id"]) != str(d["binding:host_id"]) || merged["admin_state_up"] == false {
+		if resource.Str(merged["binding:host_id"]) != resource.Str(d["binding:host_id"]) || merged["admin_state_up"] == false {
 			merged["status"] = "DOWN"
 		}
 		if err := p.updateSecurityGroups(ctx, tx, patch, d, merged); err != nil {

@@ -61,11 +61,11 @@ func (r RBACPolicies) Create(ctx context.Context, docs []resource.Doc) ([]resour
 
 func (p *Plugin) createPolicy(ctx context.Context, tx store.Tx, d resource.Doc) error {
 	cred := auth.FromContext(ctx)
-	otype, action, objID := str(d["object_type"]), str(d["action"]), str(d["object_id"])
+	otype, action, objID := resource.Str(d["object_type"]), resource.Str(d["action"]), resource.Str(d["object_id"])
 	if !slices.Contains(rbacActions[otype], action) {
 		return fault.InvalidInput("Invalid action '%s' for object type '%s'. Valid actions: %v", action, otype, rbacActions[otype])
 	}
-	proj := str(d["project_id"])
+	proj := resource.Str(d["project_id"])
 	switch {
 	case proj == "":
 		proj = cred.ProjectID
@@ -92,15 +92,15 @@ func (p *Plugin) createPolicy(ctx context.Context, tx store.Tx, d resource.Doc) 
 
 // addPolicy stores a policy document and its grant.
 func (p *Plugin) addPolicy(ctx context.Context, tx store.Tx, d resource.Doc) error {
-	rec, err := record("rbac_policy", d, str(d["object_id"]), false)
+	rec, err := record("rbac_policy", d, resource.Str(d["object_id"]), false)
 	if err != nil {
 		return err
 	}
 	if err := tx.Insert(ctx, rec); err != nil {
 		return err
 	}
-	ok, err := tx.AddRBACGrant(ctx, store.RBACGrant{PolicyID: rec.ID, ObjectType: str(d["object_type"]),
-		ObjectID: str(d["object_id"]), Target: str(d["target_tenant"]), Action: str(d["action"])})
+	ok, err := tx.AddRBACGrant(ctx, store.RBACGrant{PolicyID: rec.ID, ObjectType: resource.Str(d["object_type"]),
+		ObjectID: resource.Str(d["object_id"]), Target: resource.Str(d["target_tenant"]), Action: resource.Str(d["action"])})
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (p *Plugin) syncSharing(ctx context.Context, tx store.Tx, nrec *store.Recor
 		external = external || g.Action == accessExternal
 		wildcard = wildcard || g.Target == "*"
 	}
-	was := boolOf(nd["shared"])
+	was := resource.BoolOf(nd["shared"])
 	nd["shared"], nd["router:external"] = shared, external
 	// Subnets are everyone's to see only when the network is shared, not
 	// when it is merely external.
@@ -210,7 +210,7 @@ func inUseAfter(ctx context.Context, tx store.Tx, nrec *store.Record, policyID, 
 				if err != nil {
 					return false, err
 				}
-				if slices.Contains(autoDeletedOwners, str(d["device_owner"])) {
+				if slices.Contains(autoDeletedOwners, resource.Str(d["device_owner"])) {
 					continue
 				}
 			}
@@ -230,7 +230,7 @@ func sharedFor(ctx context.Context, tx store.Tx, nets []resource.Doc) error {
 	var mine []store.RBACGrant
 	fetched := false
 	for _, d := range nets {
-		if boolOf(d["shared"]) {
+		if resource.BoolOf(d["shared"]) {
 			continue
 		}
 		if !fetched {
@@ -241,7 +241,7 @@ func sharedFor(ctx context.Context, tx store.Tx, nets []resource.Doc) error {
 			}
 			fetched = true
 		}
-		id := str(d["id"])
+		id := resource.Str(d["id"])
 		if slices.ContainsFunc(mine, func(g store.RBACGrant) bool { return g.ObjectID == id }) {
 			d["shared"] = true
 		}
@@ -309,7 +309,7 @@ func (r RBACPolicies) List(ctx context.Context, q *resource.Query) ([]resource.D
 // policyNetwork reads the network of a policy being changed, which a
 // non-admin must own.
 func policyNetwork(ctx context.Context, tx store.Tx, d resource.Doc) (*store.Record, resource.Doc, error) {
-	objID := str(d["object_id"])
+	objID := resource.Str(d["object_id"])
 	nrec, err := tx.Lock(ctx, "network", objID)
 	if err != nil {
 		return nil, nil, notFound(err, networkNotFound(objID))
@@ -339,8 +339,8 @@ func (r RBACPolicies) Update(ctx context.Context, id string, patch resource.Doc,
 		if err != nil {
 			return err
 		}
-		if str(d["action"]) == accessShared {
-			inUse, err := inUseAfter(ctx, tx, nrec, id, str(d["target_tenant"]))
+		if resource.Str(d["action"]) == accessShared {
+			inUse, err := inUseAfter(ctx, tx, nrec, id, resource.Str(d["target_tenant"]))
 			if err != nil {
 				return err
 			}
@@ -348,7 +348,7 @@ func (r RBACPolicies) Update(ctx context.Context, id string, patch resource.Doc,
 				return errPolicyInUse(nrec.ID)
 			}
 		}
-		ok, err = tx.RetargetRBACGrant(ctx, id, str(target))
+		ok, err = tx.RetargetRBACGrant(ctx, id, resource.Str(target))
 		if err != nil {
 			return err
 		}
@@ -380,8 +380,8 @@ func (r RBACPolicies) Delete(ctx context.Context, id string, ifRev int64) error 
 		if err != nil {
 			return err
 		}
-		if str(d["action"]) == accessShared {
-			inUse, err := inUseAfter(ctx, tx, nrec, id, str(d["target_tenant"]))
+		if resource.Str(d["action"]) == accessShared {
+			inUse, err := inUseAfter(ctx, tx, nrec, id, resource.Str(d["target_tenant"]))
 			if err != nil {
 				return err
 			}

@@ -26,7 +26,9 @@ func (p *Plugin) UseSecurityGroups(sg SecurityGroups) { p.sg = sg }
 
 // trustedPort tells whether a port is the network's own (device_owner
 // network:*), which neutron gives no security groups.
-func trustedPort(d resource.Doc) bool { return strings.HasPrefix(str(d["device_owner"]), "network:") }
+func trustedPort(d resource.Doc) bool {
+	return strings.HasPrefix(resource.Str(d["device_owner"]), "network:")
+}
 
 func errPortSecurityRequired() error {
 	return fault.New(400, "PortSecurityAndIPRequiredForSecurityGroups", "Port security must be enabled and port must have an IP address in order to use security groups.")
@@ -37,9 +39,9 @@ func errPortSecurityRequired() error {
 // project's default group when none are given.
 func (p *Plugin) createSecurityGroups(ctx context.Context, tx store.Tx, d resource.Doc) error {
 	v, given := d["security_groups"]
-	ids := uniq(strList(v))
+	ids := uniq(resource.Strings(v))
 	if p.sg == nil {
-		d["security_groups"] = anyList(ids)
+		d["security_groups"] = resource.List(ids)
 		return nil
 	}
 	switch {
@@ -50,7 +52,7 @@ func (p *Plugin) createSecurityGroups(ctx context.Context, tx store.Tx, d resour
 			return errPortSecurityRequired()
 		}
 	case !given:
-		def, err := p.sg.Default(ctx, tx, str(d["project_id"]))
+		def, err := p.sg.Default(ctx, tx, resource.Str(d["project_id"]))
 		if err != nil {
 			return err
 		}
@@ -58,10 +60,10 @@ func (p *Plugin) createSecurityGroups(ctx context.Context, tx store.Tx, d resour
 			ids = []string{def}
 		}
 	}
-	if err := p.sg.Bind(ctx, tx, str(d["id"]), str(d["project_id"]), ids); err != nil {
+	if err := p.sg.Bind(ctx, tx, resource.Str(d["id"]), resource.Str(d["project_id"]), ids); err != nil {
 		return err
 	}
-	d["security_groups"] = anyList(ids)
+	d["security_groups"] = resource.List(ids)
 	return nil
 }
 
@@ -70,10 +72,10 @@ func (p *Plugin) createSecurityGroups(ctx context.Context, tx store.Tx, d resour
 // (PortSecurityPortHasSecurityGroup).
 func (p *Plugin) updateSecurityGroups(ctx context.Context, tx store.Tx, patch, old, merged resource.Doc) error {
 	v, inPatch := patch["security_groups"]
-	ids := uniq(strList(v))
+	ids := uniq(resource.Strings(v))
 	if p.sg == nil {
 		if inPatch {
-			merged["security_groups"] = anyList(ids)
+			merged["security_groups"] = resource.List(ids)
 		}
 		return nil
 	}
@@ -81,7 +83,7 @@ func (p *Plugin) updateSecurityGroups(ctx context.Context, tx store.Tx, patch, o
 		if len(ids) > 0 {
 			return errPortSecurityRequired()
 		}
-		if !inPatch && len(strList(old["security_groups"])) > 0 {
+		if !inPatch && len(resource.Strings(old["security_groups"])) > 0 {
 			return fault.Conflict("PortSecurityPortHasSecurityGroup", "Port has security group associated. Cannot disable port security or IP address until security group is removed.")
 		}
 	}
@@ -91,10 +93,10 @@ func (p *Plugin) updateSecurityGroups(ctx context.Context, tx store.Tx, patch, o
 	if trustedPort(merged) {
 		ids = nil
 	}
-	if err := p.sg.Bind(ctx, tx, str(old["id"]), str(old["project_id"]), ids); err != nil {
+	if err := p.sg.Bind(ctx, tx, resource.Str(old["id"]), resource.Str(old["project_id"]), ids); err != nil {
 		return err
 	}
-	merged["security_groups"] = anyList(ids)
+	merged["security_groups"] = resource.List(ids)
 	return nil
 }
 

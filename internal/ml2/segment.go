@@ -55,7 +55,7 @@ func (s Segments) Create(ctx context.Context, docs []resource.Doc) ([]resource.D
 }
 
 func (p *Plugin) createSegment(ctx context.Context, tx store.Tx, d resource.Doc) (resource.Doc, error) {
-	netID := str(d["network_id"])
+	netID := resource.Str(d["network_id"])
 	nrec, err := tx.Lock(ctx, "network", netID)
 	if err != nil {
 		return nil, notFound(err, networkNotFound(netID))
@@ -64,8 +64,8 @@ func (p *Plugin) createSegment(ctx context.Context, tx store.Tx, d resource.Doc)
 	if err != nil {
 		return nil, err
 	}
-	seg := Segment{NetworkType: str(d["network_type"]), PhysicalNetwork: str(d["physical_network"]),
-		SegmentationID: intOf(d["segmentation_id"])}
+	seg := Segment{NetworkType: resource.Str(d["network_type"]), PhysicalNetwork: resource.Str(d["physical_network"]),
+		SegmentationID: resource.IntOf(d["segmentation_id"])}
 	if seg.NetworkType == "" {
 		return nil, fault.InvalidInput("network_type required")
 	}
@@ -101,7 +101,7 @@ func (p *Plugin) createSegment(ctx context.Context, tx store.Tx, d resource.Doc)
 		return nil, err
 	}
 	// A new segment may lower the network's largest MTU below its own.
-	if m, max := intOf(nd["mtu"]), p.maxMTU(segs); m > int64(max) {
+	if m, max := resource.IntOf(nd["mtu"]), p.maxMTU(segs); m > int64(max) {
 		return nil, fault.InvalidInput("Requested MTU is too big, maximum is %d", max)
 	}
 	return sd, p.refreshProviderView(ctx, tx, nrec, nd, segs)
@@ -228,8 +228,8 @@ func (s Segments) Delete(ctx context.Context, id string, ifRev int64) error {
 		}
 		var bound []string
 		for _, sub := range subs {
-			if str(sub["segment_id"]) == id {
-				bound = append(bound, str(sub["id"]))
+			if resource.Str(sub["segment_id"]) == id {
+				bound = append(bound, resource.Str(sub["id"]))
 			}
 		}
 		if len(bound) > 0 {

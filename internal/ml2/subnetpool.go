@@ -58,10 +58,10 @@ type subnetPool struct {
 }
 
 func parseSubnetPool(d resource.Doc) (*subnetPool, error) {
-	sp := &subnetPool{ID: str(d["id"]), ProjectID: str(d["project_id"]), Version: int(intOf(d["ip_version"])),
-		Min: int(intOf(d["min_prefixlen"])), Max: int(intOf(d["max_prefixlen"])), Default: int(intOf(d["default_prefixlen"])),
-		Quota: intOf(d["default_quota"]), IsDefault: boolOf(d["is_default"]), ScopeID: str(d["address_scope_id"])}
-	for _, s := range strList(d["prefixes"]) {
+	sp := &subnetPool{ID: resource.Str(d["id"]), ProjectID: resource.Str(d["project_id"]), Version: int(resource.IntOf(d["ip_version"])),
+		Min: int(resource.IntOf(d["min_prefixlen"])), Max: int(resource.IntOf(d["max_prefixlen"])), Default: int(resource.IntOf(d["default_prefixlen"])),
+		Quota: resource.IntOf(d["default_quota"]), IsDefault: resource.BoolOf(d["is_default"]), ScopeID: resource.Str(d["address_scope_id"])}
+	for _, s := range resource.Strings(d["prefixes"]) {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			return nil, err
@@ -97,7 +97,7 @@ func parsePrefixList(l []string) ([]netip.Prefix, error) {
 func checkPoolInts(d resource.Doc) error {
 	for _, k := range []string{"default_prefixlen", "min_prefixlen", "max_prefixlen", "default_quota"} {
 		if v, ok := d[k]; ok && v != nil {
-			if err := nonNegative(k)(intOf(v)); err != nil {
+			if err := nonNegative(k)(resource.IntOf(v)); err != nil {
 				return err
 			}
 		}
@@ -108,7 +108,7 @@ func checkPoolInts(d resource.Doc) error {
 // intOr reads an optional integer attribute.
 func intOr(d resource.Doc, k string, def int) int {
 	if v, ok := d[k]; ok && v != nil {
-		return int(intOf(v))
+		return int(resource.IntOf(v))
 	}
 	return def
 }
@@ -141,14 +141,14 @@ func poolSubnets(ctx context.Context, tx store.Tx, poolID string) ([]resource.Do
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(subs, func(s resource.Doc) bool { return str(s["subnetpool_id"]) != poolID }), nil
+	return slices.DeleteFunc(subs, func(s resource.Doc) bool { return resource.Str(s["subnetpool_id"]) != poolID }), nil
 }
 
 // cidrsOf parses the cidrs of subnets.
 func cidrsOf(subs []resource.Doc) []netip.Prefix {
 	out := make([]netip.Prefix, 0, len(subs))
 	for _, s := range subs {
-		if p, err := netip.ParsePrefix(str(s["cidr"])); err == nil {
+		if p, err := netip.ParsePrefix(resource.Str(s["cidr"])); err == nil {
 			out = append(out, p.Masked())
 		}
 	}
@@ -171,10 +171,10 @@ func (s SubnetPools) Create(ctx context.Context, docs []resource.Doc) ([]resourc
 	admin := auth.FromContext(ctx).Admin()
 	for _, d := range docs {
 		var denied []string
-		if boolOf(d["is_default"]) {
+		if resource.BoolOf(d["is_default"]) {
 			denied = append(denied, "is_default")
 		}
-		if boolOf(d["shared"]) {
+		if resource.BoolOf(d["shared"]) {
 			denied = append(denied, "shared")
 		}
 		if !admin && len(denied) > 0 {
@@ -191,10 +191,10 @@ func (p *Plugin) createSubnetPool(ctx context.Context, tx store.Tx, d resource.D
 	if err := p.stamp(ctx, d, true); err != nil {
 		return err
 	}
-	if err := p.checkQuota(ctx, tx, "subnetpool", str(d["project_id"])); err != nil {
+	if err := p.checkQuota(ctx, tx, "subnetpool", resource.Str(d["project_id"])); err != nil {
 		return err
 	}
-	parsed, err := parsePrefixList(strList(d["prefixes"]))
+	parsed, err := parsePrefixList(resource.Strings(d["prefixes"]))
 	if err != nil {
 		return err
 	}
@@ -210,13 +210,13 @@ func (p *Plugin) createSubnetPool(ctx context.Context, tx store.Tx, d resource.D
 	if err := ipam.ValidatePrefixBounds(version, minLen, maxLen, defLen); err != nil {
 		return err
 	}
-	if boolOf(d["is_default"]) {
+	if resource.BoolOf(d["is_default"]) {
 		if err := checkNoDefaultPool(ctx, tx, version, ""); err != nil {
 			return err
 		}
 	}
-	scopeID := str(d["address_scope_id"])
-	if err := p.checkPoolScope(ctx, tx, scopeID, str(d["id"]), prefixes, version); err != nil {
+	scopeID := resource.Str(d["address_scope_id"])
+	if err := p.checkPoolScope(ctx, tx, scopeID, resource.Str(d["id"]), prefixes, version); err != nil {
 		return err
 	}
 	d["prefixes"] = prefixStrings(prefixes)
@@ -225,10 +225,10 @@ func (p *Plugin) createSubnetPool(ctx context.Context, tx store.Tx, d resource.D
 	if v, ok := d["default_quota"]; !ok || v == nil {
 		d["default_quota"] = nil
 	}
-	d["shared"] = boolOf(d["shared"])
-	d["is_default"] = boolOf(d["is_default"])
+	d["shared"] = resource.BoolOf(d["shared"])
+	d["is_default"] = resource.BoolOf(d["is_default"])
 	d["address_scope_id"] = nilIfEmpty(scopeID)
-	rec, err := record("subnetpool", d, "", boolOf(d["shared"]))
+	rec, err := record("subnetpool", d, "", resource.BoolOf(d["shared"]))
 	if err != nil {
 		return err
 	}
@@ -250,7 +250,7 @@ func checkNoDefaultPool(ctx context.Context, tx store.Tx, version int, self stri
 		return err
 	}
 	for _, sp := range pools {
-		if str(sp["id"]) != self && boolOf(sp["is_default"]) && int(intOf(sp["ip_version"])) == version {
+		if resource.Str(sp["id"]) != self && resource.BoolOf(sp["is_default"]) && int(resource.IntOf(sp["ip_version"])) == version {
 			return fault.InvalidInput("A default subnetpool for this IP family has already been set. Only one default may exist per IP family")
 		}
 	}
@@ -269,7 +269,7 @@ func (p *Plugin) checkPoolScope(ctx context.Context, tx store.Tx, scopeID, poolI
 	if err != nil {
 		return err
 	}
-	if sv := int(intOf(sd["ip_version"])); sv != version {
+	if sv := int(resource.IntOf(sd["ip_version"])); sv != version {
 		return fault.New(400, "IllegalSubnetPoolIpVersionAssociationToAddressScope",
 			"Illegal subnetpool association: subnetpool %s cannot associate with address scope %s because subnetpool ip_version is not %d.",
 			poolID, scopeID, sv)
@@ -282,12 +282,12 @@ func (p *Plugin) checkPoolScope(ctx context.Context, tx store.Tx, scopeID, poolI
 	}
 	nets := map[string]bool{}
 	for _, sub := range subs {
-		if str(sub["subnetpool_id"]) == poolID {
-			nets[str(sub["network_id"])] = true
+		if resource.Str(sub["subnetpool_id"]) == poolID {
+			nets[resource.Str(sub["network_id"])] = true
 		}
 	}
 	for _, sub := range subs {
-		if nets[str(sub["network_id"])] && int(intOf(sub["ip_version"])) == version && str(sub["subnetpool_id"]) != poolID {
+		if nets[resource.Str(sub["network_id"])] && int(resource.IntOf(sub["ip_version"])) == version && resource.Str(sub["subnetpool_id"]) != poolID {
 			return scopeAffinityError()
 		}
 	}
@@ -296,7 +296,7 @@ func (p *Plugin) checkPoolScope(ctx context.Context, tx store.Tx, scopeID, poolI
 		return err
 	}
 	for _, sp := range pools {
-		if str(sp["id"]) == poolID || str(sp["address_scope_id"]) != scopeID {
+		if resource.Str(sp["id"]) == poolID || resource.Str(sp["address_scope_id"]) != scopeID {
 			continue
 		}
 		other, err := parseSubnetPool(sp)
@@ -384,7 +384,7 @@ func (p *Plugin) updateSubnetPool(ctx context.Context, tx store.Tx, rec *store.R
 	}
 	prefixes := orig.Prefixes
 	if v, ok := patch["prefixes"]; ok {
-		parsed, err := parsePrefixList(strList(v))
+		parsed, err := parsePrefixList(resource.Strings(v))
 		if err != nil {
 			return err
 		}
@@ -409,7 +409,7 @@ func (p *Plugin) updateSubnetPool(ctx context.Context, tx store.Tx, rec *store.R
 	}
 	isDefault := orig.IsDefault
 	if v, ok := patch["is_default"]; ok {
-		isDefault = boolOf(v)
+		isDefault = resource.BoolOf(v)
 	}
 	if isDefault && !orig.IsDefault {
 		if err := checkNoDefaultPool(ctx, tx, version, orig.ID); err != nil {
@@ -430,12 +430,12 @@ func (p *Plugin) updateSubnetPool(ctx context.Context, tx store.Tx, rec *store.R
 	}
 	scopeID := orig.ScopeID
 	if v, ok := patch["address_scope_id"]; ok {
-		scopeID = str(v)
+		scopeID = resource.Str(v)
 	}
 	if err := p.checkPoolScope(ctx, tx, scopeID, orig.ID, prefixes, version); err != nil {
 		return err
 	}
-	next := maps(d)
+	next := resource.Clone(d)
 	for k, v := range patch {
 		next[k] = v
 	}
@@ -522,8 +522,8 @@ func (s SubnetPools) AddPrefixes(ctx context.Context, id string, body []byte) (a
 		if !auth.FromContext(ctx).Owns(rec.ProjectID) {
 			return policyDenied("add_prefixes")
 		}
-		all := append(strList(d["prefixes"]), prefixStrs(add)...)
-		if err := s.updateSubnetPool(ctx, tx, rec, d, resource.Doc{"prefixes": anyList(all)}); err != nil {
+		all := append(resource.Strings(d["prefixes"]), prefixStrs(add)...)
+		if err := s.updateSubnetPool(ctx, tx, rec, d, resource.Doc{"prefixes": resource.List(all)}); err != nil {
 			return err
 		}
 		out = map[string]any{"prefixes": d["prefixes"]}
@@ -563,7 +563,7 @@ func (s SubnetPools) RemovePrefixes(ctx context.Context, id string, body []byte)
 		if prefixSetsOverlap(cidrsOf(subs), drop) {
 			return illegalPrefixUpdate("One or more the prefixes to be removed is in use by a subnet")
 		}
-		next := maps(d)
+		next := resource.Clone(d)
 		next["prefixes"] = prefixStrings(ipam.Available(sp.Prefixes, drop))
 		if err := s.savePool(ctx, tx, rec, d, next); err != nil {
 			return err
@@ -583,11 +583,11 @@ func (s SubnetPools) RemovePrefixes(ctx context.Context, id string, body []byte)
 func (p *Plugin) subnetFromPool(ctx context.Context, tx store.Tx, d resource.Doc) error {
 	cidrStr, hasCIDR := d["cidr"].(string)
 	plenV, hasPlen := d["prefixlen"]
-	useDefault := boolOf(d["use_default_subnetpool"])
-	poolID := str(d["subnetpool_id"])
+	useDefault := resource.BoolOf(d["use_default_subnetpool"])
+	poolID := resource.Str(d["subnetpool_id"])
 	delete(d, "prefixlen")
 	delete(d, "use_default_subnetpool")
-	version := int(intOf(d["ip_version"]))
+	version := int(resource.IntOf(d["ip_version"]))
 	if hasCIDR && hasPlen && plenV != nil {
 		return badSubnets("cidr and prefixlen must not be supplied together")
 	}
@@ -620,7 +620,7 @@ func (p *Plugin) subnetFromPool(ctx context.Context, tx store.Tx, d resource.Doc
 	if poolID == "" && !hasCIDR {
 		return badSubnets("a subnetpool must be specified in the absence of a cidr")
 	}
-	netID := str(d["network_id"])
+	netID := resource.Str(d["network_id"])
 	if poolID == "" {
 		d["subnetpool_id"] = nil
 		return p.checkPoolAffinity(ctx, tx, netID, version, nil)
@@ -642,7 +642,7 @@ func (p *Plugin) subnetFromPool(ctx context.Context, tx store.Tx, d resource.Doc
 	}
 	prefixLen := sp.Default
 	if hasPlen && plenV != nil {
-		prefixLen = int(intOf(plenV))
+		prefixLen = int(resource.IntOf(plenV))
 	}
 	anyRequest := !hasCIDR
 	if gw, ok := d["gateway_ip"].(string); ok && !hasCIDR {
@@ -670,7 +670,7 @@ func (p *Plugin) subnetFromPool(ctx context.Context, tx store.Tx, d resource.Doc
 	if err != nil {
 		return err
 	}
-	if err := checkPoolQuota(sp, subs, str(d["project_id"]), prefixLen); err != nil {
+	if err := checkPoolQuota(sp, subs, resource.Str(d["project_id"]), prefixLen); err != nil {
 		return err
 	}
 	used := cidrsOf(subs)
@@ -705,8 +705,8 @@ func defaultPoolID(ctx context.Context, tx store.Tx, version int) (string, error
 		return "", err
 	}
 	for _, sp := range pools {
-		if boolOf(sp["is_default"]) && int(intOf(sp["ip_version"])) == version {
-			return str(sp["id"]), nil
+		if resource.BoolOf(sp["is_default"]) && int(resource.IntOf(sp["ip_version"])) == version {
+			return resource.Str(sp["id"]), nil
 		}
 	}
 	return "", nil
@@ -725,10 +725,10 @@ func checkPoolQuota(sp *subnetPool, subs []resource.Doc, project string, prefixL
 	units := func(plen int) float64 { return math.Pow(2, float64(unit-plen)) }
 	used := 0.0
 	for _, s := range subs {
-		if str(s["project_id"]) != project {
+		if resource.Str(s["project_id"]) != project {
 			continue
 		}
-		if c, err := netip.ParsePrefix(str(s["cidr"])); err == nil {
+		if c, err := netip.ParsePrefix(resource.Str(s["cidr"])); err == nil {
 			used += units(c.Bits())
 		}
 	}
@@ -755,8 +755,8 @@ func (p *Plugin) checkPoolAffinity(ctx context.Context, tx store.Tx, netID strin
 		return scopeAffinityError()
 	}
 	for _, s := range subs {
-		sv := int(intOf(s["ip_version"]))
-		spID := str(s["subnetpool_id"])
+		sv := int(resource.IntOf(s["ip_version"]))
+		spID := resource.Str(s["subnetpool_id"])
 		if sp != nil && spID != sp.ID && sv == sp.Version && netScope == "" ||
 			sp == nil && spID != "" && sv == version {
 			return fault.New(400, "NetworkSubnetPoolAffinityError",
@@ -771,8 +771,8 @@ func (p *Plugin) checkPoolAffinity(ctx context.Context, tx store.Tx, netID strin
 func networkAddressScope(ctx context.Context, tx store.Tx, subs []resource.Doc, version int) (string, error) {
 	seen := map[string]bool{}
 	for _, s := range subs {
-		spID := str(s["subnetpool_id"])
-		if spID == "" || seen[spID] || int(intOf(s["ip_version"])) != version {
+		spID := resource.Str(s["subnetpool_id"])
+		if spID == "" || seen[spID] || int(resource.IntOf(s["ip_version"])) != version {
 			continue
 		}
 		seen[spID] = true
@@ -787,7 +787,7 @@ func networkAddressScope(ctx context.Context, tx store.Tx, subs []resource.Doc, 
 		if err != nil {
 			return "", err
 		}
-		if sc := str(d["address_scope_id"]); sc != "" {
+		if sc := resource.Str(d["address_scope_id"]); sc != "" {
 			return sc, nil
 		}
 	}
@@ -803,7 +803,7 @@ func fillAddressScopes(ctx context.Context, tx store.Tx, nets []resource.Doc) er
 	}
 	ids := make([]string, len(nets))
 	for i, n := range nets {
-		ids[i] = str(n["id"])
+		ids[i] = resource.Str(n["id"])
 	}
 	var subs []resource.Doc
 	var err error
@@ -817,11 +817,11 @@ func fillAddressScopes(ctx context.Context, tx store.Tx, nets []resource.Doc) er
 	}
 	byNet := map[string][]resource.Doc{}
 	for _, s := range subs {
-		byNet[str(s["network_id"])] = append(byNet[str(s["network_id"])], s)
+		byNet[resource.Str(s["network_id"])] = append(byNet[resource.Str(s["network_id"])], s)
 	}
 	for _, n := range nets {
 		for v, key := range map[int]string{4: "ipv4_address_scope", 6: "ipv6_address_scope"} {
-			sc, err := networkAddressScope(ctx, tx, byNet[str(n["id"])], v)
+			sc, err := networkAddressScope(ctx, tx, byNet[resource.Str(n["id"])], v)
 			if err != nil {
 				return err
 			}

@@ -37,15 +37,15 @@ func (a AddressGroups) Create(ctx context.Context, docs []resource.Doc) ([]resou
 	err := a.st.Update(ctx, func(tx store.Tx) error {
 		out = out[:0]
 		for _, d := range docs {
-			d = copyDoc(d)
+			d = resource.Clone(d)
 			if err := a.stamp(ctx, d, false); err != nil {
 				return err
 			}
-			addrs, err := normalize(strList(d["addresses"]))
+			addrs, err := normalize(resource.Strings(d["addresses"]))
 			if err != nil {
 				return err
 			}
-			d["addresses"] = anyList(addrs)
+			d["addresses"] = resource.List(addrs)
 			rec, err := record(kindAddress, d, "")
 			if err != nil {
 				return err
@@ -166,7 +166,7 @@ func (a AddressGroups) AddAddresses(ctx context.Context, id string, body []byte)
 		return nil, err
 	}
 	d, err := a.change(ctx, id, -1, func(d resource.Doc) error {
-		have := strList(d["addresses"])
+		have := resource.Strings(d["addresses"])
 		var dup []string
 		for _, x := range addrs {
 			if slices.Contains(have, x) {
@@ -178,7 +178,7 @@ func (a AddressGroups) AddAddresses(ctx context.Context, id string, body []byte)
 		}
 		have = append(have, addrs...)
 		slices.Sort(have)
-		d["addresses"] = anyList(have)
+		d["addresses"] = resource.List(have)
 		return nil
 	})
 	if err != nil {
@@ -194,7 +194,7 @@ func (a AddressGroups) RemoveAddresses(ctx context.Context, id string, body []by
 		return nil, err
 	}
 	d, err := a.change(ctx, id, -1, func(d resource.Doc) error {
-		have := strList(d["addresses"])
+		have := resource.Strings(d["addresses"])
 		var missing []string
 		for _, x := range addrs {
 			if !slices.Contains(have, x) {
@@ -205,7 +205,7 @@ func (a AddressGroups) RemoveAddresses(ctx context.Context, id string, body []by
 			return fault.NotFound("AddressesNotFound", "Addresses %s not found in the address group %s.", pyList(missing), id)
 		}
 		have = slices.DeleteFunc(have, func(x string) bool { return slices.Contains(addrs, x) })
-		d["addresses"] = anyList(have)
+		d["addresses"] = resource.List(have)
 		return nil
 	})
 	if err != nil {

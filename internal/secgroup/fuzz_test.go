@@ -40,7 +40,7 @@ func FuzzRule(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	gid := str(made[0]["id"])
+	gid := resource.Str(made[0]["id"])
 	res := RuleResource().Init()
 	count := func(t *testing.T) (n int) {
 		err := st.View(ctx, func(tx store.Tx) error {
@@ -83,14 +83,14 @@ func FuzzRule(f *testing.F) {
 		}
 		// A made rule passes its own checks again, unchanged.
 		for _, d := range out {
-			c := copyDoc(d)
+			c := resource.Clone(d)
 			if err := checkRule(c); err != nil || fingerprint(c) != fingerprint(d) {
 				t.Fatalf("made rule %v fails its checks again: %v", d, err)
 			}
 		}
 		// Clean up so the next input is not a duplicate of this one.
 		for _, d := range out {
-			if err := (Rules{p}).Delete(ctx, str(d["id"]), -1); err != nil {
+			if err := (Rules{p}).Delete(ctx, resource.Str(d["id"]), -1); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -124,7 +124,7 @@ func withRules(ctx context.Context, tx store.Tx, groups []resource.Doc) error {
 	byID := make(map[string]resource.Doc, len(groups))
 	ids := make([]string, 0, len(groups))
 	for _, g := range groups {
-		id := str(g["id"])
+		id := resource.Str(g["id"])
 		byID[id] = g
 		ids = append(ids, id)
 		g["security_group_rules"] = []any{}
@@ -139,7 +139,7 @@ func withRules(ctx context.Context, tx store.Tx, groups []resource.Doc) error {
 	}
 	sortDocs(rules)
 	for _, r := range rules {
-		if g, ok := byID[str(r["security_group_id"])]; ok {
+		if g, ok := byID[resource.Str(r["security_group_id"])]; ok {
 			g["security_group_rules"] = append(g["security_group_rules"].([]any), map[string]any(r))
 		}
 	}
@@ -149,10 +149,10 @@ func withRules(ctx context.Context, tx store.Tx, groups []resource.Doc) error {
 // sortDocs orders documents by creation, then id.
 func sortDocs(ds []resource.Doc) {
 	slices.SortStableFunc(ds, func(a, b resource.Doc) int {
-		if c := compare(str(a["created_at"]), str(b["created_at"])); c != 0 {
+		if c := compare(resource.Str(a["created_at"]), resource.Str(b["created_at"])); c != 0 {
 			return c
 		}
-		return compare(str(a["id"]), str(b["id"]))
+		return compare(resource.Str(a["id"]), resource.Str(b["id"]))
 	})
 }
 
@@ -173,7 +173,7 @@ func (g Groups) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc
 	err := g.st.Update(ctx, func(tx store.Tx) error {
 		out = out[:0]
 		for _, d := range docs {
-			d = copyDoc(d)
+			d = resource.Clone(d)
 			if err := g.create(ctx, tx, d); err != nil {
 				return err
 			}
@@ -184,19 +184,11 @@ func (g Groups) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc
 	return out, err
 }
 
-func copyDoc(d resource.Doc) resource.Doc {
-	c := make(resource.Doc, len(d))
-	for k, v := range d {
-		c[k] = v
-	}
-	return c
-}
-
 func (g Groups) create(ctx context.Context, tx store.Tx, d resource.Doc) error {
 	if err := g.stamp(ctx, d, true); err != nil {
 		return err
 	}
-	project := str(d["project_id"])
+	project := resource.Str(d["project_id"])
 	if _, err := g.ensureDefault(ctx, tx, project); err != nil {
 		return err
 	}
@@ -276,7 +268,7 @@ func (g Groups) Update(ctx context.Context, id string, patch resource.Doc, ifRev
 				return errInUse(id)
 			}
 		}
-		if _, ok := patch["name"]; ok && str(d["name"]) == "default" {
+		if _, ok := patch["name"]; ok && resource.Str(d["name"]) == "default" {
 			return fault.Conflict("SecurityGroupCannotUpdateDefault", "Updating default security group not allowed.")
 		}
 		changed := false
@@ -320,7 +312,7 @@ func (g Groups) Delete(ctx context.Context, id string, ifRev int64) error {
 		if len(ports) > 0 {
 			return errInUse(id)
 		}
-		if str(d["name"]) == "default" && !auth.FromContext(ctx).Admin() {
+		if resource.Str(d["name"]) == "default" && !auth.FromContext(ctx).Admin() {
 			return fault.Conflict("SecurityGroupCannotRemoveDefault", "Insufficient rights for removing default security group.")
 		}
 		remote, err := tx.RefsTo(ctx, refRemoteGroup, id)

@@ -67,7 +67,7 @@ func (p *Plugin) timestamp() string { return p.now().UTC().Format("2006-01-02T15
 // caller's when empty; another project's only for admins).
 func (p *Plugin) stamp(ctx context.Context, d resource.Doc, tags bool) error {
 	cred := auth.FromContext(ctx)
-	proj := str(d["project_id"])
+	proj := resource.Str(d["project_id"])
 	switch {
 	case proj == "":
 		proj = cred.ProjectID
@@ -88,7 +88,7 @@ func (p *Plugin) stamp(ctx context.Context, d resource.Doc, tags bool) error {
 
 // touch bumps a changed document's revision and update time.
 func (p *Plugin) touch(d resource.Doc) {
-	d["revision_number"] = intOf(d["revision_number"]) + 1
+	d["revision_number"] = resource.IntOf(d["revision_number"]) + 1
 	d["updated_at"] = p.timestamp()
 }
 
@@ -96,7 +96,7 @@ func checkRevision(d resource.Doc, want int64) error {
 	if want < 0 {
 		return nil
 	}
-	if have := intOf(d["revision_number"]); have != want {
+	if have := resource.IntOf(d["revision_number"]); have != want {
 		return fault.New(412, "RevisionNumberConstraintFailed", "Constrained to %d, but current revision is %d", want, have)
 	}
 	return nil
@@ -112,7 +112,7 @@ func decode(r *store.Record) (resource.Doc, error) {
 	// Ports are whole numbers; keep them as int64 like a fresh request.
 	for _, k := range []string{"port_range_min", "port_range_max", "revision_number"} {
 		if n, ok := d[k].(json.Number); ok {
-			d[k] = intOf(n)
+			d[k] = resource.IntOf(n)
 		}
 	}
 	return d, nil
@@ -123,7 +123,7 @@ func record(kind string, d resource.Doc, parent string) (*store.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &store.Record{Kind: kind, ID: str(d["id"]), ProjectID: str(d["project_id"]), ParentID: parent, Doc: b}, nil
+	return &store.Record{Kind: kind, ID: resource.Str(d["id"]), ProjectID: resource.Str(d["project_id"]), ParentID: parent, Doc: b}, nil
 }
 
 // save writes a changed document back to its record.
@@ -134,45 +134,6 @@ func save(ctx context.Context, tx store.Tx, r *store.Record, d resource.Doc) err
 	}
 	r.Doc = b
 	return tx.Update(ctx, r)
-}
-
-func str(v any) string {
-	s, _ := v.(string)
-	return s
-}
-
-func intOf(v any) int64 {
-	switch t := v.(type) {
-	case int64:
-		return t
-	case int:
-		return int64(t)
-	case float64:
-		return int64(t)
-	case json.Number:
-		n, _ := t.Int64()
-		return n
-	}
-	return 0
-}
-
-func strList(v any) []string {
-	l, _ := v.([]any)
-	out := make([]string, 0, len(l))
-	for _, x := range l {
-		if s, ok := x.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func anyList(l []string) []any {
-	out := make([]any, len(l))
-	for i, x := range l {
-		out[i] = x
-	}
-	return out
 }
 
 // owns tells whether the caller may see a record: its project's, or any

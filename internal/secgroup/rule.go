@@ -53,9 +53,9 @@ func port(v any) (int64, bool) {
 // ethertype (normalized_cidr is its network), IPv6-only protocols need
 // IPv6 and a rule has at most one remote.
 func checkRule(d resource.Doc) error {
-	eth := str(d["ethertype"])
+	eth := resource.Str(d["ethertype"])
 	if eth == "IPv6" {
-		switch str(d["protocol"]) {
+		switch resource.Str(d["protocol"]) {
 		case "icmp", "icmpv6":
 			d["protocol"] = "ipv6-icmp"
 		case "1":
@@ -98,7 +98,7 @@ func checkRule(d resource.Doc) error {
 		}
 	}
 	d["normalized_cidr"] = nil
-	if s := str(d["remote_ip_prefix"]); s != "" {
+	if s := resource.Str(d["remote_ip_prefix"]); s != "" {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			return invalid("InvalidCIDR", "Invalid CIDR %s given as IP prefix.", s)
@@ -108,12 +108,12 @@ func checkRule(d resource.Doc) error {
 		}
 		d["normalized_cidr"] = p.Masked().String()
 	}
-	if eth == "IPv4" && slices.Contains(ipv6Only, str(d["protocol"])) {
-		return invalid("SecurityGroupEthertypeConflictWithProtocol", "Invalid ethertype %s for protocol %s.", eth, str(d["protocol"]))
+	if eth == "IPv4" && slices.Contains(ipv6Only, resource.Str(d["protocol"])) {
+		return invalid("SecurityGroupEthertypeConflictWithProtocol", "Invalid ethertype %s for protocol %s.", eth, resource.Str(d["protocol"]))
 	}
 	remotes := 0
 	for _, k := range []string{"remote_ip_prefix", "remote_group_id", "remote_address_group_id"} {
-		if str(d[k]) != "" {
+		if resource.Str(d[k]) != "" {
 			remotes++
 		}
 	}
@@ -140,7 +140,7 @@ func fingerprint(d resource.Doc) string {
 	if n := protocolNumber(d["protocol"]); n >= 0 {
 		proto = strconv.Itoa(n)
 	}
-	cidr := str(d["normalized_cidr"])
+	cidr := resource.Str(d["normalized_cidr"])
 	if cidr == "0.0.0.0/0" || cidr == "::/0" {
 		cidr = ""
 	}
@@ -150,7 +150,7 @@ func fingerprint(d resource.Doc) string {
 		}
 		return ""
 	}
-	return strings.Join([]string{str(d["direction"]), str(d["ethertype"]), proto,
-		pr(d["port_range_min"]), pr(d["port_range_max"]), str(d["remote_group_id"]),
-		str(d["remote_address_group_id"]), cidr}, "|")
+	return strings.Join([]string{resource.Str(d["direction"]), resource.Str(d["ethertype"]), proto,
+		pr(d["port_range_min"]), pr(d["port_range_max"]), resource.Str(d["remote_group_id"]),
+		resource.Str(d["remote_address_group_id"]), cidr}, "|")
 }

@@ -19,7 +19,7 @@ type Rules struct{ *Plugin }
 // this request's rules, the bulk request's own duplicate), and references
 // keep its remote group and address group.
 func (p *Plugin) insertRule(ctx context.Context, tx store.Tx, d resource.Doc, batch []string) error {
-	gid, id := str(d["security_group_id"]), str(d["id"])
+	gid, id := resource.Str(d["security_group_id"]), resource.Str(d["id"])
 	rec, err := record(kindRule, d, gid)
 	if err != nil {
 		return err
@@ -41,12 +41,12 @@ func (p *Plugin) insertRule(ctx context.Context, tx store.Tx, d resource.Doc, ba
 		}
 		return fault.Conflict("SecurityGroupRuleExists", "Security group rule already exists. Rule id is %s.", holder)
 	}
-	if rg := str(d["remote_group_id"]); rg != "" {
+	if rg := resource.Str(d["remote_group_id"]); rg != "" {
 		if err := tx.AddRef(ctx, refRemoteGroup, id, rg); err != nil {
 			return err
 		}
 	}
-	if ag := str(d["remote_address_group_id"]); ag != "" {
+	if ag := resource.Str(d["remote_address_group_id"]); ag != "" {
 		if err := tx.AddRef(ctx, refRemoteAddrs, id, ag); err != nil {
 			return err
 		}
@@ -62,7 +62,7 @@ func (r Rules) Targets(ctx context.Context, docs []resource.Doc) ([]map[string]a
 	owners := map[string]string{}
 	err := r.st.View(ctx, func(tx store.Tx) error {
 		for _, d := range docs {
-			gid := str(d["security_group_id"])
+			gid := resource.Str(d["security_group_id"])
 			if _, done := owners[gid]; done {
 				continue
 			}
@@ -90,7 +90,7 @@ func (r Rules) Targets(ctx context.Context, docs []resource.Doc) ([]map[string]a
 			t[k] = v
 		}
 		t["tenant_id"] = d["project_id"]
-		t["security_group:project_id"] = owners[str(d["security_group_id"])]
+		t["security_group:project_id"] = owners[resource.Str(d["security_group_id"])]
 		out[i] = t
 	}
 	return out, nil
@@ -100,10 +100,10 @@ func (r Rules) Targets(ctx context.Context, docs []resource.Doc) ([]map[string]a
 // group and one project, as neutron's.
 func (r Rules) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error) {
 	for _, d := range docs[1:] {
-		if str(d["security_group_id"]) != str(docs[0]["security_group_id"]) {
+		if resource.Str(d["security_group_id"]) != resource.Str(docs[0]["security_group_id"]) {
 			return nil, invalid("SecurityGroupNotSingleGroupRules", "Only allowed to update rules for one security profile at a time")
 		}
-		if str(d["project_id"]) != str(docs[0]["project_id"]) {
+		if resource.Str(d["project_id"]) != resource.Str(docs[0]["project_id"]) {
 			return nil, invalid("SecurityGroupRulesNotSingleProject", "Multiple project_ids in bulk security group rule create not allowed")
 		}
 	}
@@ -112,11 +112,11 @@ func (r Rules) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc,
 		out = out[:0]
 		var batch []string
 		for _, d := range docs {
-			d = copyDoc(d)
+			d = resource.Clone(d)
 			if err := r.create(ctx, tx, d, batch); err != nil {
 				return err
 			}
-			batch = append(batch, str(d["id"]))
+			batch = append(batch, resource.Str(d["id"]))
 			out = append(out, d)
 		}
 		return nil
@@ -131,7 +131,7 @@ func (r Rules) create(ctx context.Context, tx store.Tx, d resource.Doc, batch []
 	if err := r.stamp(ctx, d, false); err != nil {
 		return err
 	}
-	project := str(d["project_id"])
+	project := resource.Str(d["project_id"])
 	admin := auth.FromContext(ctx).Admin()
 	// Remotes and the group must exist for the rule's project.
 	usable := func(kind, id string, nf *fault.Error) error {
@@ -141,17 +141,17 @@ func (r Rules) create(ctx context.Context, tx store.Tx, d resource.Doc, batch []
 		}
 		return err
 	}
-	if rg := str(d["remote_group_id"]); rg != "" {
+	if rg := resource.Str(d["remote_group_id"]); rg != "" {
 		if err := usable(kindGroup, rg, groupNotFound(rg)); err != nil {
 			return err
 		}
 	}
-	if ag := str(d["remote_address_group_id"]); ag != "" {
+	if ag := resource.Str(d["remote_address_group_id"]); ag != "" {
 		if err := usable(kindAddress, ag, addressGroupNotFound(ag)); err != nil {
 			return err
 		}
 	}
-	gid := str(d["security_group_id"])
+	gid := resource.Str(d["security_group_id"])
 	grec, err := tx.Lock(ctx, kindGroup, gid)
 	if errors.Is(err, store.ErrNotFound) || err == nil && !admin && grec.ProjectID != project {
 		return groupNotFound(gid)
@@ -259,7 +259,7 @@ func (r Rules) List(ctx context.Context, q *resource.Query) ([]resource.Doc, err
 			return err
 		}
 		for _, d := range all {
-			if str(d["project_id"]) == cred.ProjectID || mine[str(d["security_group_id"])] {
+			if resource.Str(d["project_id"]) == cred.ProjectID || mine[resource.Str(d["security_group_id"])] {
 				out = append(out, d)
 			}
 		}
