@@ -22,6 +22,7 @@ import (
 
 	"muon/internal/agentapi"
 	"muon/internal/fault"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -185,7 +186,7 @@ func (p *Plugin) read(ctx context.Context, tx store.Tx, f store.Filter) ([]resou
 	}
 	out := make([]resource.Doc, 0, len(recs))
 	for i := range recs {
-		d, err := decode(&recs[i])
+		d, err := record.Decode(&recs[i])
 		if err != nil {
 			return nil, err
 		}
@@ -226,7 +227,7 @@ func (a Agents) Update(ctx context.Context, id string, patch resource.Doc, ifRev
 		if err != nil {
 			return err
 		}
-		d, err := decode(rec)
+		d, err := record.Decode(rec)
 		if err != nil {
 			return err
 		}
@@ -324,7 +325,7 @@ func (p *Plugin) Heartbeat(ctx context.Context, hb agentapi.Heartbeat) (agentapi
 			if err != nil {
 				return err
 			}
-			if d, err = decode(rec); err != nil {
+			if d, err = record.Decode(rec); err != nil {
 				return err
 			}
 			beats, err := h.Heartbeats(ctx, id)
@@ -401,16 +402,6 @@ func checkHeartbeat(hb *agentapi.Heartbeat) error {
 		}
 	}
 	return nil
-}
-
-func decode(r *store.Record) (resource.Doc, error) {
-	dec := json.NewDecoder(bytes.NewReader(r.Doc))
-	dec.UseNumber()
-	var d resource.Doc
-	if err := dec.Decode(&d); err != nil {
-		return nil, fmt.Errorf("%s %s: corrupt document: %w", r.Kind, r.ID, err)
-	}
-	return d, nil
 }
 
 // withoutDevices is an agent's document without its device count, which

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -76,7 +77,7 @@ func (p *Plugin) hostAgent(ctx context.Context, tx hostTx, host string) (*agent,
 	if err != nil {
 		return nil, err
 	}
-	d, err := decode(rec)
+	d, err := record.Decode(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +101,7 @@ func segments(ctx context.Context, tx store.Tx, networkID string) ([]segment, er
 	}
 	var all []seg
 	for i := range recs {
-		d, err := decode(&recs[i])
+		d, err := record.Decode(&recs[i])
 		if err != nil {
 			return nil, err
 		}
@@ -193,7 +194,7 @@ func (p *Plugin) rebindHost(ctx context.Context, tx hostTx, host string) error {
 		if err != nil {
 			return err
 		}
-		d, err := decode(rec)
+		d, err := record.Decode(rec)
 		if err != nil {
 			return err
 		}

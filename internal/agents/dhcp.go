@@ -2,12 +2,12 @@ package agents
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 
 	"muon/internal/auth"
 	"muon/internal/fault"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -67,7 +67,7 @@ func (p *Plugin) NetworksOfDHCPAgent(ctx context.Context, agentID string) ([]res
 		if err != nil {
 			return notFoundAgent(err, agentID)
 		}
-		d, err := decode(rec)
+		d, err := record.Decode(rec)
 		if err != nil {
 			return err
 		}
@@ -80,7 +80,7 @@ func (p *Plugin) NetworksOfDHCPAgent(ctx context.Context, agentID string) ([]res
 			return err
 		}
 		for i := range nets {
-			n, err := decode(&nets[i])
+			n, err := record.Decode(&nets[i])
 			if err != nil {
 				return err
 			}
@@ -141,7 +141,7 @@ func (p *Plugin) dhcpAgent(ctx context.Context, tx store.Tx, agentID string) (*s
 	if err != nil {
 		return nil, nil, notFoundAgent(err, agentID)
 	}
-	d, err := decode(rec)
+	d, err := record.Decode(rec)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -152,17 +152,8 @@ func (p *Plugin) dhcpAgent(ctx context.Context, tx store.Tx, agentID string) (*s
 }
 
 func (p *Plugin) saveHosted(ctx context.Context, tx store.Tx, rec *store.Record, d resource.Doc, ids []string) error {
-	l := make([]any, len(ids))
-	for i, id := range ids {
-		l[i] = id
-	}
-	d[hostedKey] = l
-	b, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	rec.Doc = b
-	return tx.Update(ctx, rec)
+	d[hostedKey] = resource.List(ids)
+	return record.Save(ctx, tx, rec, d)
 }
 
 func hosted(d resource.Doc) []string {

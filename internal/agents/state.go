@@ -10,6 +10,7 @@ import (
 
 	"muon/internal/agentapi"
 	"muon/internal/fault"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -245,7 +246,7 @@ func portDocs(ctx context.Context, tx store.Tx, ids []string) (map[string]resour
 			return nil, err
 		}
 		for i := range recs {
-			d, err := decode(&recs[i])
+			d, err := record.Decode(&recs[i])
 			if err != nil {
 				return nil, err
 			}
@@ -296,7 +297,7 @@ func (p *Plugin) networks(ctx context.Context, tx hostTx, host string, ids []str
 		if err != nil {
 			return nil, err
 		}
-		nd, err := decode(rec)
+		nd, err := record.Decode(rec)
 		if err != nil {
 			return nil, err
 		}
@@ -405,7 +406,7 @@ func (p *Plugin) ReportStatus(ctx context.Context, host string, st agentapi.Stat
 			if err != nil {
 				return err
 			}
-			d, err := decode(rec)
+			d, err := record.Decode(rec)
 			if err != nil {
 				return err
 			}

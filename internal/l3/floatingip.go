@@ -7,6 +7,7 @@ import (
 	"muon/internal/auth"
 	"muon/internal/fault"
 	"muon/internal/ml2"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -86,7 +87,7 @@ func (p *Plugin) createFIP(ctx context.Context, tx store.Tx, d resource.Doc) err
 	portID, fixedAddr := d["port_id"], d["fixed_ip_address"]
 	d["port_id"], d["fixed_ip_address"] = nil, nil
 	// The record first: the association's claim refers to it.
-	rec, err := ml2.NewRecord("floatingip", d, "")
+	rec, err := record.New("floatingip", d, "", false)
 	if err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func (p *Plugin) createFIP(ctx context.Context, tx store.Tx, d resource.Doc) err
 	if err := p.associate(ctx, tx, d, resource.Str(portID), fixedAddr); err != nil {
 		return err
 	}
-	if rec, err = ml2.NewRecord("floatingip", d, resource.Str(portID)); err != nil {
+	if rec, err = record.New("floatingip", d, resource.Str(portID), false); err != nil {
 		return err
 	}
 	return tx.Update(ctx, rec)
@@ -195,7 +196,7 @@ func (p *Plugin) details(ctx context.Context, tx store.Tx, fips []resource.Doc) 
 		if len(portIDs) <= 500 {
 			f.IDs = portIDs
 		}
-		recs, docs, err := list(ctx, tx, f)
+		recs, docs, err := record.List(ctx, tx, f)
 		if err != nil {
 			return err
 		}
@@ -209,7 +210,7 @@ func (p *Plugin) details(ctx context.Context, tx store.Tx, fips []resource.Doc) 
 		if len(fipIDs) <= 500 {
 			f.Parents = fipIDs
 		}
-		recs, docs, err := list(ctx, tx, f)
+		recs, docs, err := record.List(ctx, tx, f)
 		if err != nil {
 			return err
 		}
@@ -254,11 +255,11 @@ func (f FloatingIPs) Get(ctx context.Context, id string) (resource.Doc, error) {
 func (f FloatingIPs) List(ctx context.Context, q *resource.Query) ([]resource.Doc, error) {
 	var out []resource.Doc
 	err := f.core.View(ctx, func(tx store.Tx) error {
-		fl := ml2.Scope(ctx, "floatingip")
+		fl := record.Owned(ctx, "floatingip")
 		fl.IDs = q.Filters["id"]
 		fl.Parents = q.Filters["port_id"]
 		var err error
-		if _, out, err = list(ctx, tx, fl); err != nil {
+		if _, out, err = record.List(ctx, tx, fl); err != nil {
 			return err
 		}
 		return f.details(ctx, tx, out)

@@ -9,6 +9,7 @@ import (
 
 	"muon/internal/fault"
 	"muon/internal/ml2"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -215,7 +216,7 @@ func (r Routers) RemoveInterface(ctx context.Context, id string, body []byte) (a
 
 // dropAddress removes a subnet's address from an interface port.
 func (p *Plugin) dropAddress(ctx context.Context, tx store.Tx, portID, subnetID string) error {
-	prec, pd, err := getDoc(ctx, tx, "port", portID, true, errors.New("interface port is gone"))
+	prec, pd, err := record.Get(ctx, tx, "port", portID, true, errors.New("interface port is gone"))
 	if err != nil {
 		return err
 	}
@@ -261,7 +262,7 @@ func (p *Plugin) checkNotInUse(ctx context.Context, tx store.Tx, rd resource.Doc
 		if a, err := netip.ParseAddr(resource.Str(fd["fixed_ip_address"])); err == nil && cidr.Contains(a) {
 			return inUse
 		}
-		_, pfs, err := list(ctx, tx, store.Filter{Kind: "port_forwarding", Parents: []string{recs[i].ID}})
+		_, pfs, err := record.List(ctx, tx, store.Filter{Kind: "port_forwarding", Parents: []string{recs[i].ID}})
 		if err != nil {
 			return err
 		}
@@ -276,7 +277,7 @@ func (p *Plugin) checkNotInUse(ctx context.Context, tx store.Tx, rd resource.Doc
 
 // routerFIPs lists the floating IPs whose traffic goes through a router.
 func (p *Plugin) routerFIPs(ctx context.Context, tx store.Tx, routerID string) ([]store.Record, []resource.Doc, error) {
-	recs, docs, err := list(ctx, tx, store.Filter{Kind: "floatingip"})
+	recs, docs, err := record.List(ctx, tx, store.Filter{Kind: "floatingip"})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -301,12 +302,12 @@ func (p *Plugin) routerFor(ctx context.Context, tx store.Tx, subnetID, extNet st
 	if err != nil {
 		return "", false, err
 	}
-	_, pd, err := getDoc(ctx, tx, "port", pid, false, errors.New("router interface port is gone"))
+	_, pd, err := record.Get(ctx, tx, "port", pid, false, errors.New("router interface port is gone"))
 	if err != nil {
 		return "", false, err
 	}
 	rid := resource.Str(pd["device_id"])
-	_, rd, err := getDoc(ctx, tx, "router", rid, false, errors.New("router of an interface is gone"))
+	_, rd, err := record.Get(ctx, tx, "router", rid, false, errors.New("router of an interface is gone"))
 	if err != nil {
 		return "", false, err
 	}

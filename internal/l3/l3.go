@@ -14,6 +14,7 @@ import (
 
 	"muon/internal/fault"
 	"muon/internal/ml2"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -77,7 +78,7 @@ func (p *Plugin) portDeleted(ctx context.Context, tx store.Tx, port resource.Doc
 		return err
 	}
 	for i := range fips {
-		d, err := ml2.Decode(&fips[i])
+		d, err := record.Decode(&fips[i])
 		if err != nil {
 			return err
 		}
@@ -94,7 +95,7 @@ func (p *Plugin) portDeleted(ctx context.Context, tx store.Tx, port resource.Doc
 		return err
 	}
 	for i := range pfs {
-		d, err := ml2.Decode(&pfs[i])
+		d, err := record.Decode(&pfs[i])
 		if err != nil {
 			return err
 		}
@@ -117,7 +118,7 @@ func (p *Plugin) networkDeleted(ctx context.Context, tx store.Tx, network resour
 		return err
 	}
 	for i := range ports {
-		pd, err := ml2.Decode(&ports[i])
+		pd, err := record.Decode(&ports[i])
 		if err != nil {
 			return err
 		}
@@ -131,7 +132,7 @@ func (p *Plugin) networkDeleted(ctx context.Context, tx store.Tx, network resour
 		if err != nil {
 			return err
 		}
-		d, err := ml2.Decode(rec)
+		d, err := record.Decode(rec)
 		if err != nil {
 			return err
 		}
@@ -175,44 +176,12 @@ func subnetIDs(port resource.Doc) []string {
 	return out
 }
 
-// getDoc reads a record and its document, or answers nf.
-func getDoc(ctx context.Context, tx store.Tx, kind, id string, lock bool, nf error) (*store.Record, resource.Doc, error) {
-	get := tx.Get
-	if lock {
-		get = tx.Lock
-	}
-	r, err := get(ctx, kind, id)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, nf
-		}
-		return nil, nil, err
-	}
-	d, err := ml2.Decode(r)
-	return r, d, err
-}
-
 // subnetCIDR reads a subnet's prefix, whoever owns it.
 func subnetCIDR(ctx context.Context, tx store.Tx, id string) (netip.Prefix, resource.Doc, error) {
-	_, d, err := getDoc(ctx, tx, "subnet", id, false, fault.NotFound("SubnetNotFound", "Subnet %s could not be found.", id))
+	_, d, err := record.Get(ctx, tx, "subnet", id, false, fault.NotFound("SubnetNotFound", "Subnet %s could not be found.", id))
 	if err != nil {
 		return netip.Prefix{}, nil, err
 	}
 	pfx, err := netip.ParsePrefix(resource.Str(d["cidr"]))
 	return pfx, d, err
-}
-
-// list reads the documents of records a filter selects.
-func list(ctx context.Context, tx store.Tx, f store.Filter) ([]store.Record, []resource.Doc, error) {
-	recs, err := tx.List(ctx, f)
-	if err != nil {
-		return nil, nil, err
-	}
-	docs := make([]resource.Doc, len(recs))
-	for i := range recs {
-		if docs[i], err = ml2.Decode(&recs[i]); err != nil {
-			return nil, nil, err
-		}
-	}
-	return recs, docs, nil
 }

@@ -11,6 +11,7 @@ import (
 	"muon/internal/api"
 	"muon/internal/fault"
 	"muon/internal/ml2"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -72,7 +73,7 @@ func (pf PortForwardings) Create(ctx context.Context, docs []resource.Doc) ([]re
 			if err := pf.place(ctx, tx, fd, d); err != nil {
 				return err
 			}
-			rec, err := ml2.NewRecord("port_forwarding", d, fipID)
+			rec, err := record.New("port_forwarding", d, fipID, false)
 			if err != nil {
 				return err
 			}
@@ -143,7 +144,7 @@ func (p *Plugin) place(ctx context.Context, tx store.Tx, fd, d resource.Doc) err
 	}
 	fd["router_id"] = rid
 	// Overlapping external ranges of one protocol on the floating IP.
-	_, others, err := list(ctx, tx, store.Filter{Kind: "port_forwarding", Parents: []string{fipID}})
+	_, others, err := record.List(ctx, tx, store.Filter{Kind: "port_forwarding", Parents: []string{fipID}})
 	if err != nil {
 		return err
 	}
@@ -237,7 +238,7 @@ func (p *Plugin) getPF(ctx context.Context, tx store.Tx, fipID, id string, lock 
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	rec, d, err := getDoc(ctx, tx, "port_forwarding", id, lock, pfNotFound(id))
+	rec, d, err := record.Get(ctx, tx, "port_forwarding", id, lock, pfNotFound(id))
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -267,7 +268,7 @@ func (pf PortForwardings) List(ctx context.Context, q *resource.Query) ([]resour
 			return err
 		}
 		var err error
-		_, out, err = list(ctx, tx, store.Filter{Kind: "port_forwarding", Parents: []string{fipID}, IDs: q.Filters["id"]})
+		_, out, err = record.List(ctx, tx, store.Filter{Kind: "port_forwarding", Parents: []string{fipID}, IDs: q.Filters["id"]})
 		return err
 	})
 	return out, err
@@ -323,7 +324,7 @@ func (pf PortForwardings) Update(ctx context.Context, id string, patch resource.
 
 // saveDoc writes a port forwarding back (it has no revision).
 func (p *Plugin) saveDoc(ctx context.Context, tx store.Tx, rec *store.Record, d resource.Doc, before []byte) error {
-	n, err := ml2.NewRecord("port_forwarding", d, rec.ParentID)
+	n, err := record.New("port_forwarding", d, rec.ParentID, false)
 	if err != nil {
 		return err
 	}
@@ -356,7 +357,7 @@ func (p *Plugin) deletePF(ctx context.Context, tx store.Tx, rec *store.Record) e
 	if err != nil || n > 0 {
 		return err
 	}
-	frec, fd, err := getDoc(ctx, tx, "floatingip", rec.ParentID, true, fipNotFound(rec.ParentID))
+	frec, fd, err := record.Get(ctx, tx, "floatingip", rec.ParentID, true, fipNotFound(rec.ParentID))
 	if err != nil {
 		return err
 	}

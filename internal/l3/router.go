@@ -12,6 +12,7 @@ import (
 	"muon/internal/fault"
 	"muon/internal/ipam"
 	"muon/internal/ml2"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -62,7 +63,7 @@ func (p *Plugin) createRouter(ctx context.Context, tx store.Tx, d resource.Doc) 
 	}
 	gw, _ := d["external_gateway_info"].(map[string]any)
 	d["external_gateway_info"] = nil
-	rec, err := ml2.NewRecord("router", d, "")
+	rec, err := record.New("router", d, "", false)
 	if err != nil {
 		return err
 	}
@@ -75,7 +76,7 @@ func (p *Plugin) createRouter(ctx context.Context, tx store.Tx, d resource.Doc) 
 	if err := p.setGateway(ctx, tx, d, gw); err != nil {
 		return err
 	}
-	if rec, err = ml2.NewRecord("router", d, ""); err != nil {
+	if rec, err = record.New("router", d, "", false); err != nil {
 		return err
 	}
 	return tx.Update(ctx, rec)
@@ -225,7 +226,7 @@ func (p *Plugin) routerPorts(ctx context.Context, tx store.Tx, d resource.Doc, g
 	}
 	out := make([]resource.Doc, 0, len(ids))
 	for _, id := range ids {
-		_, pd, err := getDoc(ctx, tx, "port", id, false, fmt.Errorf("router %s: port %s is gone", d["id"], id))
+		_, pd, err := record.Get(ctx, tx, "port", id, false, fmt.Errorf("router %s: port %s is gone", d["id"], id))
 		if err != nil {
 			return nil, err
 		}
@@ -282,10 +283,10 @@ func (r Routers) Get(ctx context.Context, id string) (resource.Doc, error) {
 func (r Routers) List(ctx context.Context, q *resource.Query) ([]resource.Doc, error) {
 	var out []resource.Doc
 	err := r.core.View(ctx, func(tx store.Tx) error {
-		f := ml2.Scope(ctx, "router")
+		f := record.Owned(ctx, "router")
 		f.IDs = q.Filters["id"]
 		var err error
-		_, out, err = list(ctx, tx, f)
+		_, out, err = record.List(ctx, tx, f)
 		return err
 	})
 	return out, err

@@ -6,17 +6,14 @@
 package metering
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/netip"
 
 	"github.com/google/uuid"
 
 	"muon/internal/auth"
 	"muon/internal/fault"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -49,7 +46,7 @@ func (l Labels) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc
 			if err := stamp(ctx, d); err != nil {
 				return err
 			}
-			rec, err := record(kindLabel, d, "")
+			rec, err := record.New(kindLabel, d, "", d["shared"] == true)
 			if err != nil {
 				return err
 			}
@@ -68,7 +65,7 @@ func (l Labels) Get(ctx context.Context, id string) (resource.Doc, error) {
 	var d resource.Doc
 	err := l.st.View(ctx, func(tx store.Tx) error {
 		var err error
-		d, err = get(ctx, tx, kindLabel, id, false, labelNotFound(id))
+		_, d, err = record.GetOwned(ctx, tx, kindLabel, id, false, labelNotFound(id))
 		return err
 	})
 	return d, err
@@ -87,7 +84,7 @@ func (l Labels) Update(ctx context.Context, id string, patch resource.Doc, ifRev
 // Delete removes a label with its rules.
 func (l Labels) Delete(ctx context.Context, id string, ifRev int64) error {
 	return l.st.Update(ctx, func(tx store.Tx) error {
-		if _, err := lock(ctx, tx, kindLabel, id, labelNotFound(id)); err != nil {
+		if _, _, err := record.GetOwned(ctx, tx, kindLabel, id, true, labelNotFound(id)); err != nil {
 			return err
 		}
 		rules, err := tx.List(ctx, store.Filter{Kind: kindRule, Parents: []string{id}})
@@ -117,7 +114,7 @@ func (r Rules) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc,
 			}
 			labelID := resource.Str(d["metering_label_id"])
 			// Locking the label serialises its rules' overlap checks.
-			label, err := lock(ctx, tx, kindLabel, labelID, labelNotFound(labelID))
+			_, label, err := record.GetOwned(ctx, tx, kindLabel, labelID, true, labelNotFound(labelID))
 			if err != nil {
 				return err
 			}
@@ -130,7 +127,7 @@ func (r Rules) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc,
 				return err
 			}
 			for i := range siblings {
-				o, err := decode(&siblings[i])
+				o, err := record.Decode(&siblings[i])
 				if err != nil {
 					return err
 				}
@@ -138,7 +135,7 @@ func (r Rules) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc,
 					return errOverlaps(d)
 				}
 			}
-			rec, err := record(kindRule, d, labelID)
+			rec, err := record.New(kindRule, d, labelID, d["shared"] == true)
 			if err != nil {
 				return err
 			}
@@ -157,7 +154,7 @@ func (r Rules) Get(ctx context.Context, id string) (resource.Doc, error) {
 	var d resource.Doc
 	err := r.st.View(ctx, func(tx store.Tx) error {
 		var err error
-		d, err = get(ctx, tx, kindRule, id, false, ruleNotFound(id))
+		_, d, err = record.GetOwned(ctx, tx, kindRule, id, false, ruleNotFound(id))
 		return err
 	})
 	return d, err
@@ -176,7 +173,7 @@ func (r Rules) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 // Delete removes a rule.
 func (r Rules) Delete(ctx context.Context, id string, ifRev int64) error {
 	return r.st.Update(ctx, func(tx store.Tx) error {
-		if _, err := lock(ctx, tx, kindRule, id, ruleNotFound(id)); err != nil {
+		if _, _, err := record.GetOwned(ctx, tx, kindRule, id, true, ruleNotFound(id)); err != nil {
 			return err
 		}
 		return tx.Delete(ctx, kindRule, id)
@@ -243,67 +240,15 @@ func stamp(ctx context.Context, d resource.Doc) error {
 	return nil
 }
 
-func record(kind string, d resource.Doc, parent string) (*store.Record, error) {
-	b, err := json.Marshal(d)
-	if err != nil {
-		return nil, err
-	}
-	return &store.Record{Kind: kind, ID: resource.Str(d["id"]), ProjectID: resource.Str(d["project_id"]), ParentID: parent,
-		Shared: d["shared"] == true, Doc: b}, nil
-}
-
-func decode(r *store.Record) (resource.Doc, error) {
-	dec := json.NewDecoder(bytes.NewReader(r.Doc))
-	dec.UseNumber()
-	var d resource.Doc
-	if err := dec.Decode(&d); err != nil {
-		return nil, fmt.Errorf("%s %s: corrupt document: %w", r.Kind, r.ID, err)
-	}
-	return d, nil
-}
-
-// get reads a record of a kind the caller may see, or answers nf.
-func get(ctx context.Context, tx store.Tx, kind, id string, lock bool, nf *fault.Error) (resource.Doc, error) {
-	read := tx.Get
-	if lock {
-		read = tx.Lock
-	}
-	r, err := read(ctx, kind, id)
-	if errors.Is(err, store.ErrNotFound) || err == nil && !auth.FromContext(ctx).Owns(r.ProjectID) {
-		return nil, nf
-	}
-	if err != nil {
-		return nil, err
-	}
-	return decode(r)
-}
-
-func lock(ctx context.Context, tx store.Tx, kind, id string, nf *fault.Error) (resource.Doc, error) {
-	return get(ctx, tx, kind, id, true, nf)
-}
-
 // list reads the documents of a kind the caller may see.
 func list(ctx context.Context, st store.Store, kind string, q *resource.Query) ([]resource.Doc, error) {
 	var out []resource.Doc
 	err := st.View(ctx, func(tx store.Tx) error {
-		cred := auth.FromContext(ctx)
-		f := store.Filter{Kind: kind, IDs: q.Filters["id"]}
-		if !cred.Admin() {
-			f.Projects = []string{cred.ProjectID}
-		}
-		recs, err := tx.List(ctx, f)
-		if err != nil {
-			return err
-		}
-		out = make([]resource.Doc, 0, len(recs))
-		for i := range recs {
-			d, err := decode(&recs[i])
-			if err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
+		f := record.Owned(ctx, kind)
+		f.IDs = q.Filters["id"]
+		var err error
+		_, out, err = record.List(ctx, tx, f)
+		return err
 	})
 	return out, err
 }

@@ -5,6 +5,7 @@ import (
 
 	"muon/internal/auth"
 	"muon/internal/fault"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -40,7 +41,7 @@ func (a AddressScopes) Create(ctx context.Context, docs []resource.Doc) ([]resou
 			}
 			d = scopeDoc(d)
 			d["shared"] = resource.BoolOf(d["shared"])
-			rec, err := record("address_scope", d, "", resource.BoolOf(d["shared"]))
+			rec, err := record.New("address_scope", d, "", resource.BoolOf(d["shared"]))
 			if err != nil {
 				return err
 			}
@@ -120,7 +121,7 @@ func (a AddressScopes) Update(ctx context.Context, id string, patch resource.Doc
 			}
 		}
 		d = scopeDoc(d)
-		nrec, err := record("address_scope", d, "", resource.BoolOf(d["shared"]))
+		nrec, err := record.New("address_scope", d, "", resource.BoolOf(d["shared"]))
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"muon/internal/auth"
 	"muon/internal/fault"
 	"muon/internal/ipam"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -146,7 +147,7 @@ func availability(ctx context.Context, tx store.Tx, nets []store.Record, version
 	}
 	out := make([]resource.Doc, 0, len(nets))
 	for i := range nets {
-		nd, err := decode(&nets[i])
+		nd, err := record.Decode(&nets[i])
 		if err != nil {
 			return nil, err
 		}

@@ -41,22 +41,10 @@ func (p *Plugin) CheckQuota(ctx context.Context, tx store.Tx, name, project stri
 	return p.checkQuota(ctx, tx, name, project)
 }
 
-// Decode reads a record's document.
-func Decode(r *store.Record) (resource.Doc, error) { return decode(r) }
-
-// NewRecord makes a record of a document.
-func NewRecord(kind string, d resource.Doc, parent string) (*store.Record, error) {
-	return record(kind, d, parent, false)
-}
-
 // Visible reads a record the caller may see, or answers nf.
 func Visible(ctx context.Context, tx store.Tx, kind, id string, lock bool, nf *fault.Error) (*store.Record, resource.Doc, error) {
 	return getVisible(ctx, tx, kind, id, lock, nf)
 }
-
-// Scope is the store filter of what the caller may see of an unshared
-// kind: its project's records, or all for admins.
-func Scope(ctx context.Context, kind string) store.Filter { return scope(ctx, kind, false) }
 
 // OwnerOnly refuses changes by callers who may see but not own a record.
 func OwnerOnly(ctx context.Context, r *store.Record, action string) error {

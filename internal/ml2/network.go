@@ -9,6 +9,7 @@ import (
 
 	"muon/internal/auth"
 	"muon/internal/fault"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -53,7 +54,7 @@ func (p *Plugin) createNetwork(ctx context.Context, tx store.Tx, d resource.Doc)
 	d["ipv4_address_scope"], d["ipv6_address_scope"] = nil, nil
 	d["l2_adjacency"] = true
 	// The network's record comes first: segments point at it.
-	rec, err := record("network", d, "", resource.BoolOf(d["shared"]) || resource.BoolOf(d["router:external"]))
+	rec, err := record.New("network", d, "", resource.BoolOf(d["shared"]) || resource.BoolOf(d["router:external"]))
 	if err != nil {
 		return err
 	}
@@ -201,7 +202,7 @@ func (p *Plugin) storeSegment(ctx context.Context, tx store.Tx, drv TypeDriver, 
 		"name": nilIfEmpty(name), "description": nilIfEmpty(desc), "project_id": resource.Str(net["project_id"]),
 		"created_at": p.timestamp(), "updated_at": p.timestamp(), "revision_number": int64(0),
 	}
-	rec, err := record("segment", d, networkID, false)
+	rec, err := record.New("segment", d, networkID, false)
 	if err != nil {
 		return err
 	}
@@ -298,7 +299,7 @@ func networkSegments(ctx context.Context, tx store.Tx, networkID string) ([]Segm
 	}
 	docs := make([]resource.Doc, 0, len(recs))
 	for i := range recs {
-		d, err := decode(&recs[i])
+		d, err := record.Decode(&recs[i])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -389,7 +390,7 @@ func (n Networks) List(ctx context.Context, q *resource.Query) ([]resource.Doc, 
 		}
 		out = make([]resource.Doc, 0, len(recs))
 		for i := range recs {
-			d, err := decode(&recs[i])
+			d, err := record.Decode(&recs[i])
 			if err != nil {
 				return err
 			}
@@ -474,7 +475,7 @@ func (n Networks) Update(ctx context.Context, id string, patch resource.Doc, ifR
 				return err
 			}
 		}
-		nrec, err := record("network", d, "", shared)
+		nrec, err := record.New("network", d, "", shared)
 		if err != nil {
 			return err
 		}
@@ -567,7 +568,7 @@ func (n Networks) Delete(ctx context.Context, id string, ifRev int64) error {
 		}
 		var inUse []string
 		for i := range ports {
-			pd, err := decode(&ports[i])
+			pd, err := record.Decode(&ports[i])
 			if err != nil {
 				return err
 			}

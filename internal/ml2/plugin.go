@@ -5,7 +5,6 @@
 package ml2
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -20,6 +19,7 @@ import (
 
 	"muon/internal/auth"
 	"muon/internal/fault"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -168,32 +168,13 @@ func checkRevision(d resource.Doc, want int64) error {
 	return nil
 }
 
-func decode(r *store.Record) (resource.Doc, error) {
-	dec := json.NewDecoder(bytes.NewReader(r.Doc))
-	dec.UseNumber()
-	var d resource.Doc
-	if err := dec.Decode(&d); err != nil {
-		return nil, fmt.Errorf("%s %s: corrupt document: %w", r.Kind, r.ID, err)
-	}
-	return d, nil
-}
-
 func encode(d resource.Doc) ([]byte, error) { return json.Marshal(d) }
-
-func record(kind string, d resource.Doc, parent string, shared bool) (*store.Record, error) {
-	b, err := encode(d)
-	if err != nil {
-		return nil, err
-	}
-	return &store.Record{Kind: kind, ID: resource.Str(d["id"]), ProjectID: resource.Str(d["project_id"]), ParentID: parent, Shared: shared, Doc: b}, nil
-}
 
 // scope is the store filter of what the caller may see of a kind.
 func scope(ctx context.Context, kind string, sharable bool) store.Filter {
 	cred := auth.FromContext(ctx)
-	f := store.Filter{Kind: kind}
+	f := record.Owned(ctx, kind)
 	if !cred.Admin() {
-		f.Projects = []string{cred.ProjectID}
 		f.OrShared = sharable
 		if sharable && (kind == "network" || kind == "subnet") {
 			f.GrantedTo = cred.ProjectID
@@ -236,7 +217,7 @@ func getVisible(ctx context.Context, tx store.Tx, kind, id string, lock bool, nf
 			return nil, nil, nf
 		}
 	}
-	d, err := decode(r)
+	d, err := record.Decode(r)
 	return r, d, err
 }
 
@@ -275,7 +256,7 @@ func (p *Plugin) SetTags(ctx context.Context, kind, id string, edit func([]strin
 		if err := ownerOnly(ctx, r, "update"); err != nil {
 			return err
 		}
-		d, err := decode(r)
+		d, err := record.Decode(r)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"muon/internal/auth"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -65,7 +66,7 @@ func (p *Plugin) networkTargets(ctx context.Context, docs []resource.Doc) ([]map
 			for _, r := range recs {
 				// Shared is the network's own flag: an external network's
 				// record is visible to all, but that does not share it.
-				nd, derr := decode(&r)
+				nd, derr := record.Decode(&r)
 				if derr != nil {
 					return derr
 				}

@@ -11,6 +11,7 @@ import (
 	"muon/internal/auth"
 	"muon/internal/fault"
 	"muon/internal/ipam"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -58,7 +59,7 @@ func (p *Plugin) createPort(ctx context.Context, tx store.Tx, d resource.Doc) er
 	if d["binding:profile"] == nil {
 		d["binding:profile"] = map[string]any{}
 	}
-	rec, err := record("port", d, netID, false)
+	rec, err := record.New("port", d, netID, false)
 	if err != nil {
 		return err
 	}
@@ -602,7 +603,7 @@ func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 			if err != nil {
 				return err
 			}
-			nd, err := decode(nrec)
+			nd, err := record.Decode(nrec)
 			if err != nil {
 				return err
 			}

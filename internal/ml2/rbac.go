@@ -8,6 +8,7 @@ import (
 
 	"muon/internal/auth"
 	"muon/internal/fault"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -92,7 +93,7 @@ func (p *Plugin) createPolicy(ctx context.Context, tx store.Tx, d resource.Doc) 
 
 // addPolicy stores a policy document and its grant.
 func (p *Plugin) addPolicy(ctx context.Context, tx store.Tx, d resource.Doc) error {
-	rec, err := record("rbac_policy", d, resource.Str(d["object_id"]), false)
+	rec, err := record.New("rbac_policy", d, resource.Str(d["object_id"]), false)
 	if err != nil {
 		return err
 	}
@@ -206,7 +207,7 @@ func inUseAfter(ctx context.Context, tx store.Tx, nrec *store.Record, policyID, 
 				continue
 			}
 			if kind == "port" {
-				d, err := decode(&recs[i])
+				d, err := record.Decode(&recs[i])
 				if err != nil {
 					return false, err
 				}
@@ -263,7 +264,7 @@ func getPolicy(ctx context.Context, tx store.Tx, id string, lock bool) (*store.R
 	if !auth.FromContext(ctx).Owns(rec.ProjectID) {
 		return nil, nil, rbacPolicyNotFound(id)
 	}
-	d, err := decode(rec)
+	d, err := record.Decode(rec)
 	return rec, d, err
 }
 
@@ -295,7 +296,7 @@ func (r RBACPolicies) List(ctx context.Context, q *resource.Query) ([]resource.D
 		}
 		out = make([]resource.Doc, 0, len(recs))
 		for i := range recs {
-			d, err := decode(&recs[i])
+			d, err := record.Decode(&recs[i])
 			if err != nil {
 				return err
 			}
@@ -317,7 +318,7 @@ func policyNetwork(ctx context.Context, tx store.Tx, d resource.Doc) (*store.Rec
 	if !auth.FromContext(ctx).Owns(nrec.ProjectID) {
 		return nil, nil, fault.InvalidInput("Only admins can manipulate policies on networks they do not own.")
 	}
-	nd, err := decode(nrec)
+	nd, err := record.Decode(nrec)
 	return nrec, nd, err
 }
 

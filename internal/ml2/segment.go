@@ -6,6 +6,7 @@ import (
 
 	"muon/internal/auth"
 	"muon/internal/fault"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -60,7 +61,7 @@ func (p *Plugin) createSegment(ctx context.Context, tx store.Tx, d resource.Doc)
 	if err != nil {
 		return nil, notFound(err, networkNotFound(netID))
 	}
-	nd, err := decode(nrec)
+	nd, err := record.Decode(nrec)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +86,7 @@ func (p *Plugin) createSegment(ctx context.Context, tx store.Tx, d resource.Doc)
 	if err != nil {
 		return nil, err
 	}
-	sd, err := decode(rec)
+	sd, err := record.Decode(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +140,7 @@ func getSegment(ctx context.Context, tx store.Tx, id string, lock bool) (*store.
 	if !auth.FromContext(ctx).Admin() {
 		return nil, nil, hiddenByPolicy()
 	}
-	d, err := decode(rec)
+	d, err := record.Decode(rec)
 	return rec, d, err
 }
 
@@ -246,7 +247,7 @@ func (s Segments) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err != nil {
 			return notFound(err, networkNotFound(netID))
 		}
-		nd, err := decode(nrec)
+		nd, err := record.Decode(nrec)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"muon/internal/auth"
 	"muon/internal/fault"
 	"muon/internal/ipam"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -98,7 +99,7 @@ func subnetsOf(ctx context.Context, tx store.Tx, networkID string) ([]*subnet, [
 	subs := make([]*subnet, 0, len(recs))
 	docs := make([]resource.Doc, 0, len(recs))
 	for i := range recs {
-		d, err := decode(&recs[i])
+		d, err := record.Decode(&recs[i])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -213,7 +214,7 @@ func (p *Plugin) createSubnet(ctx context.Context, tx store.Tx, d resource.Doc) 
 			return fault.NotFound("SegmentNotFound", "Segment %s could not be found.", seg)
 		}
 	}
-	rec, err := record("subnet", d, netID, resource.BoolOf(nd["shared"]))
+	rec, err := record.New("subnet", d, netID, resource.BoolOf(nd["shared"]))
 	if err != nil {
 		return err
 	}
@@ -318,7 +319,7 @@ func (p *Plugin) checkOverlap(ctx context.Context, tx store.Tx, cidr netip.Prefi
 		}
 		others = nil
 		for i := range recs {
-			d, err := decode(&recs[i])
+			d, err := record.Decode(&recs[i])
 			if err != nil {
 				return err
 			}
@@ -358,7 +359,7 @@ func (p *Plugin) addAutoAddresses(ctx context.Context, tx store.Tx, sub *subnet)
 		return err
 	}
 	for i := range ports {
-		d, err := decode(&ports[i])
+		d, err := record.Decode(&ports[i])
 		if err != nil {
 			return err
 		}
@@ -415,7 +416,7 @@ func (p *Plugin) list(ctx context.Context, f store.Filter) ([]resource.Doc, erro
 		}
 		out = make([]resource.Doc, 0, len(recs))
 		for i := range recs {
-			d, err := decode(&recs[i])
+			d, err := record.Decode(&recs[i])
 			if err != nil {
 				return err
 			}
@@ -549,7 +550,7 @@ func gatewayFree(ctx context.Context, tx store.Tx, sub *subnet) error {
 			if err != nil {
 				return err
 			}
-			d, err := decode(r)
+			d, err := record.Decode(r)
 			if err != nil {
 				return err
 			}
@@ -588,7 +589,7 @@ func (s Subnets) Delete(ctx context.Context, id string, ifRev int64) error {
 			if err != nil {
 				return err
 			}
-			pd, err := decode(r)
+			pd, err := record.Decode(r)
 			if err != nil {
 				return err
 			}
@@ -621,7 +622,7 @@ func (p *Plugin) dropSubnetIPs(ctx context.Context, tx store.Tx, portID, subnetI
 	if err != nil {
 		return err
 	}
-	d, err := decode(r)
+	d, err := record.Decode(r)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"muon/internal/auth"
 	"muon/internal/fault"
 	"muon/internal/ipam"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -117,7 +118,7 @@ func intOr(d resource.Doc, k string, def int) int {
 func docsOf(recs []store.Record) ([]resource.Doc, error) {
 	out := make([]resource.Doc, 0, len(recs))
 	for i := range recs {
-		d, err := decode(&recs[i])
+		d, err := record.Decode(&recs[i])
 		if err != nil {
 			return nil, err
 		}
@@ -228,7 +229,7 @@ func (p *Plugin) createSubnetPool(ctx context.Context, tx store.Tx, d resource.D
 	d["shared"] = resource.BoolOf(d["shared"])
 	d["is_default"] = resource.BoolOf(d["is_default"])
 	d["address_scope_id"] = nilIfEmpty(scopeID)
-	rec, err := record("subnetpool", d, "", resource.BoolOf(d["shared"]))
+	rec, err := record.New("subnetpool", d, "", resource.BoolOf(d["shared"]))
 	if err != nil {
 		return err
 	}
@@ -783,7 +784,7 @@ func networkAddressScope(ctx context.Context, tx store.Tx, subs []resource.Doc, 
 			}
 			return "", err
 		}
-		d, err := decode(r)
+		d, err := record.Decode(r)
 		if err != nil {
 			return "", err
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"muon/internal/fault"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -46,7 +47,7 @@ func (a AddressGroups) Create(ctx context.Context, docs []resource.Doc) ([]resou
 				return err
 			}
 			d["addresses"] = resource.List(addrs)
-			rec, err := record(kindAddress, d, "")
+			rec, err := record.New(kindAddress, d, "", false)
 			if err != nil {
 				return err
 			}
@@ -75,7 +76,7 @@ func (a AddressGroups) Get(ctx context.Context, id string) (resource.Doc, error)
 func (a AddressGroups) List(ctx context.Context, q *resource.Query) ([]resource.Doc, error) {
 	var out []resource.Doc
 	err := a.st.View(ctx, func(tx store.Tx) error {
-		f := scope(ctx, kindAddress)
+		f := record.Owned(ctx, kindAddress)
 		f.IDs = q.Filters["id"]
 		var err error
 		out, err = list(ctx, tx, f)
@@ -113,7 +114,7 @@ func (a AddressGroups) change(ctx context.Context, id string, ifRev int64, edit 
 			return nil
 		}
 		a.touch(d)
-		return save(ctx, tx, rec, d)
+		return record.Save(ctx, tx, rec, d)
 	})
 	return out, err
 }

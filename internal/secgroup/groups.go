@@ -9,6 +9,7 @@ import (
 
 	"muon/internal/auth"
 	"muon/internal/fault"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -38,7 +39,7 @@ func (p *Plugin) ensureDefault(ctx context.Context, tx store.Tx, project string)
 	d := resource.Doc{"id": uuid.NewString(), "name": "default", "description": defaultDescription,
 		"project_id": project, "stateful": true, "shared": false, "tags": []any{},
 		"created_at": ts, "updated_at": ts, "revision_number": int64(0)}
-	rec, err := record(kindGroup, d, "")
+	rec, err := record.New(kindGroup, d, "", false)
 	if err != nil {
 		return "", err
 	}
@@ -199,7 +200,7 @@ func (g Groups) create(ctx context.Context, tx store.Tx, d resource.Doc) error {
 		return err
 	}
 	d["shared"] = false
-	rec, err := record(kindGroup, d, "")
+	rec, err := record.New(kindGroup, d, "", false)
 	if err != nil {
 		return err
 	}
@@ -235,7 +236,7 @@ func (g Groups) List(ctx context.Context, q *resource.Query) ([]resource.Doc, er
 	}
 	var out []resource.Doc
 	err := g.st.View(ctx, func(tx store.Tx) error {
-		f := scope(ctx, kindGroup)
+		f := record.Owned(ctx, kindGroup)
 		f.IDs = q.Filters["id"]
 		var err error
 		if out, err = list(ctx, tx, f); err != nil {
@@ -280,7 +281,7 @@ func (g Groups) Update(ctx context.Context, id string, patch resource.Doc, ifRev
 		}
 		if changed {
 			g.touch(d)
-			if err := save(ctx, tx, rec, d); err != nil {
+			if err := record.Save(ctx, tx, rec, d); err != nil {
 				return err
 			}
 		}

@@ -7,17 +7,15 @@
 package secgroup
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 
 	"muon/internal/auth"
 	"muon/internal/fault"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -102,38 +100,24 @@ func checkRevision(d resource.Doc, want int64) error {
 	return nil
 }
 
+// decode reads a record's document, its whole numbers as int64 like a
+// fresh request's.
 func decode(r *store.Record) (resource.Doc, error) {
-	dec := json.NewDecoder(bytes.NewReader(r.Doc))
-	dec.UseNumber()
-	var d resource.Doc
-	if err := dec.Decode(&d); err != nil {
-		return nil, fmt.Errorf("%s %s: corrupt document: %w", r.Kind, r.ID, err)
+	d, err := record.Decode(r)
+	if err != nil {
+		return nil, err
 	}
-	// Ports are whole numbers; keep them as int64 like a fresh request.
+	return wholeNumbers(d), nil
+}
+
+// wholeNumbers keeps ports and the revision as int64 like a fresh request.
+func wholeNumbers(d resource.Doc) resource.Doc {
 	for _, k := range []string{"port_range_min", "port_range_max", "revision_number"} {
 		if n, ok := d[k].(json.Number); ok {
 			d[k] = resource.IntOf(n)
 		}
 	}
-	return d, nil
-}
-
-func record(kind string, d resource.Doc, parent string) (*store.Record, error) {
-	b, err := json.Marshal(d)
-	if err != nil {
-		return nil, err
-	}
-	return &store.Record{Kind: kind, ID: resource.Str(d["id"]), ProjectID: resource.Str(d["project_id"]), ParentID: parent, Doc: b}, nil
-}
-
-// save writes a changed document back to its record.
-func save(ctx context.Context, tx store.Tx, r *store.Record, d resource.Doc) error {
-	b, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	r.Doc = b
-	return tx.Update(ctx, r)
+	return d
 }
 
 // owns tells whether the caller may see a record: its project's, or any
@@ -144,46 +128,23 @@ func owns(ctx context.Context, r *store.Record) bool {
 
 // get reads a record of a kind the caller may see, or answers nf.
 func get(ctx context.Context, tx store.Tx, kind, id string, lock bool, nf *fault.Error) (*store.Record, resource.Doc, error) {
-	read := tx.Get
-	if lock {
-		read = tx.Lock
-	}
-	r, err := read(ctx, kind, id)
-	if errors.Is(err, store.ErrNotFound) || err == nil && !owns(ctx, r) {
-		return nil, nil, nf
-	}
+	r, d, err := record.GetOwned(ctx, tx, kind, id, lock, nf)
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := decode(r)
-	return r, d, err
+	return r, wholeNumbers(d), nil
 }
 
 // list reads the documents a filter selects.
 func list(ctx context.Context, tx store.Tx, f store.Filter) ([]resource.Doc, error) {
-	recs, err := tx.List(ctx, f)
+	_, docs, err := record.List(ctx, tx, f)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]resource.Doc, 0, len(recs))
-	for i := range recs {
-		d, err := decode(&recs[i])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
+	for _, d := range docs {
+		wholeNumbers(d)
 	}
-	return out, nil
-}
-
-// scope is the store filter of what the caller may see of a kind.
-func scope(ctx context.Context, kind string) store.Filter {
-	cred := auth.FromContext(ctx)
-	f := store.Filter{Kind: kind}
-	if !cred.Admin() {
-		f.Projects = []string{cred.ProjectID}
-	}
-	return f
+	return docs, nil
 }
 
 func groupNotFound(id string) *fault.Error {

@@ -7,6 +7,7 @@ import (
 
 	"muon/internal/auth"
 	"muon/internal/fault"
+	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
 )
@@ -20,7 +21,7 @@ type Rules struct{ *Plugin }
 // keep its remote group and address group.
 func (p *Plugin) insertRule(ctx context.Context, tx store.Tx, d resource.Doc, batch []string) error {
 	gid, id := resource.Str(d["security_group_id"]), resource.Str(d["id"])
-	rec, err := record(kindRule, d, gid)
+	rec, err := record.New(kindRule, d, gid, false)
 	if err != nil {
 		return err
 	}
@@ -181,7 +182,7 @@ func (p *Plugin) bumpGroup(ctx context.Context, tx store.Tx, grec *store.Record)
 		return err
 	}
 	p.touch(g)
-	return save(ctx, tx, grec, g)
+	return record.Save(ctx, tx, grec, g)
 }
 
 // visibleRule tells whether the caller may see a rule: its own, or one of
