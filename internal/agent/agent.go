@@ -127,7 +127,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			if !ok {
 				events = nil
 			}
-			force = true
+			// Compared like a poll: the events our own Sync causes change
+			// nothing since its fingerprint, and cost one listing, not
+			// another Sync.
 		case <-poll.C:
 		}
 		if view == nil {
@@ -142,7 +144,9 @@ func (a *Agent) Run(ctx context.Context) error {
 				a.log.WarnContext(ctx, "sync incomplete", "revision", view.Revision, "err", err)
 			}
 			last = time.Now()
-			seen, _ = a.devices(ctx)
+			// What the Sync left, not a second listing: a device that came
+			// while it ran differs, and is wired at the next look.
+			seen = fingerprint(a.l2.Expected())
 			pending = true
 		}
 		if pending {
@@ -165,12 +169,16 @@ func (a *Agent) devices(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return fingerprint(links), nil
+}
+
+func fingerprint(links []kernel.Link) string {
 	slices.SortFunc(links, func(x, y kernel.Link) int { return cmp.Compare(x.Name, y.Name) })
 	var b strings.Builder
 	for _, l := range links {
 		fmt.Fprintf(&b, "%s/%v/%s/%d;", l.Name, l.Up, l.Master, l.MTU)
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 // report tells the server about ports whose wiring changed since it was

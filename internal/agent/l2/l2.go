@@ -46,6 +46,16 @@ type Agent struct {
 
 	mu     sync.Mutex
 	status map[string]bool // port id -> wired
+	expect []kernel.Link
+}
+
+// Expected is the host's links as the last Sync left them, as far as it
+// knows (what it listed, with its own changes applied): a listing that
+// differs has changed since.
+func (a *Agent) Expected() []kernel.Link {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.expect)
 }
 
 // New is an agent over kernel k.
@@ -90,6 +100,19 @@ type plan struct {
 	tunnels  map[string]bool   // vxlan devices
 	vlans    map[string]bool   // vlan sub-interfaces
 	attached map[string]string // device -> bridge it belongs on
+	// after is links as the Sync leaves them: the listing with every
+	// change that worked applied.
+	after map[string]kernel.Link
+}
+
+// done records a change that worked in p.after.
+func (p *plan) done(name string, f func(*kernel.Link)) {
+	l, ok := p.after[name]
+	if !ok {
+		l = kernel.Link{Name: name}
+	}
+	f(&l)
+	p.after[name] = l
 }
 
 // Sync makes the kernel match want: it does all it can and returns every
@@ -100,9 +123,10 @@ func (a *Agent) Sync(ctx context.Context, want agentapi.State) error {
 		return err
 	}
 	p := plan{links: map[string]kernel.Link{}, bridges: map[string]bool{}, tunnels: map[string]bool{},
-		vlans: map[string]bool{}, attached: map[string]string{}}
+		vlans: map[string]bool{}, attached: map[string]string{}, after: map[string]kernel.Link{}}
 	for _, l := range links {
 		p.links[l.Name] = l
+		p.after[l.Name] = l
 	}
 	ports := map[string][]agentapi.Port{}
 	for _, pt := range want.Ports {
@@ -132,6 +156,7 @@ func (a *Agent) Sync(ctx context.Context, want agentapi.State) error {
 	errs = append(errs, a.prune(ctx, &p)...)
 	a.mu.Lock()
 	a.status = status
+	a.expect = slices.Collect(maps.Values(p.after))
 	a.mu.Unlock()
 	return errors.Join(errs...)
 }
@@ -162,6 +187,7 @@ func (a *Agent) wire(ctx context.Context, p *plan, n agentapi.Network) error {
 	if err := a.k.EnsureBridge(ctx, br, mtu(n)); err != nil {
 		return err
 	}
+	p.done(br, func(l *kernel.Link) { l.Kind, l.MTU, l.Up = "bridge", mtu(n), true })
 	switch n.NetworkType {
 	case "vxlan":
 		if a.cfg.TunnelIP == "" {
@@ -176,6 +202,7 @@ func (a *Agent) wire(ctx context.Context, p *plan, n agentapi.Network) error {
 			Port: kernel.VXLANPort, Proxy: a.cfg.ARPResponder, MTU: mtu(n)}); err != nil {
 			return err
 		}
+		p.done(vx, func(l *kernel.Link) { l.Kind, l.MTU, l.Up = "vxlan", mtu(n), true })
 		if err := a.attach(ctx, p, vx, br); err != nil {
 			return err
 		}
@@ -194,9 +221,12 @@ func (a *Agent) wire(ctx context.Context, p *plan, n agentapi.Network) error {
 			if err := a.k.EnsureVLAN(ctx, sub, dev, int(n.SegmentationID), mtu(n)); err != nil {
 				return err
 			}
+			p.done(sub, func(l *kernel.Link) { l.Kind, l.MTU, l.Up = "vlan", mtu(n), true })
 			dev = sub
 		} else if err := a.k.SetUp(ctx, dev, true); err != nil {
 			return err
+		} else {
+			p.done(dev, func(l *kernel.Link) { l.Up = true })
 		}
 		return a.attach(ctx, p, dev, br)
 	}
@@ -205,7 +235,11 @@ func (a *Agent) wire(ctx context.Context, p *plan, n agentapi.Network) error {
 
 func (a *Agent) attach(ctx context.Context, p *plan, dev, br string) error {
 	p.attached[dev] = br
-	return a.k.SetMaster(ctx, dev, br)
+	if err := a.k.SetMaster(ctx, dev, br); err != nil {
+		return err
+	}
+	p.done(dev, func(l *kernel.Link) { l.Master = br })
+	return nil
 }
 
 // l2pop programs a VXLAN device's FDB (a flood entry per remote, an
@@ -283,18 +317,33 @@ func (a *Agent) plug(ctx context.Context, p *plan, pt agentapi.Port, wired map[s
 	n, ok := wired[pt.NetworkID]
 	if !ok || !pt.AdminStateUp {
 		// Cut: off its bridge and down, so nothing reaches it.
-		return false, errors.Join(a.k.SetMaster(ctx, tap, ""), a.k.SetUp(ctx, tap, false))
+		if l := p.links[tap]; l.Master == "" && !l.Up {
+			return false, nil
+		}
+		err := errors.Join(a.k.SetMaster(ctx, tap, ""), a.k.SetUp(ctx, tap, false))
+		if err == nil {
+			p.done(tap, func(l *kernel.Link) { l.Master, l.Up = "", false })
+		}
+		return false, err
 	}
 	br := agentapi.BridgeName(n.ID)
+	if l := p.links[tap]; l.MTU == mtu(n) && l.Master == br && l.Up {
+		// Wired as the Sync's listing shows it: no call to make (a host
+		// with many ports converges in one dump, not four calls a port).
+		p.attached[tap] = br
+		return true, nil
+	}
 	if err := a.k.SetMTU(ctx, tap, mtu(n)); err != nil {
 		return false, err
 	}
+	p.done(tap, func(l *kernel.Link) { l.MTU = mtu(n) })
 	if err := a.attach(ctx, p, tap, br); err != nil {
 		return false, err
 	}
 	if err := a.k.SetUp(ctx, tap, true); err != nil {
 		return false, err
 	}
+	p.done(tap, func(l *kernel.Link) { l.Up = true })
 	return true, nil
 }
 
@@ -325,6 +374,14 @@ func (a *Agent) prune(ctx context.Context, p *plan) []error {
 			gone[name] = true
 			if err := a.k.DeleteLink(ctx, name); err != nil {
 				errs = append(errs, err)
+			} else {
+				delete(p.after, name)
+				for n, l := range p.after {
+					if l.Master == name {
+						l.Master = ""
+						p.after[n] = l
+					}
+				}
 			}
 		}
 	}
@@ -339,6 +396,8 @@ func (a *Agent) prune(ctx context.Context, p *plan) []error {
 		a.log.InfoContext(ctx, "detaching a device the state does not place on its bridge", "device", name, "bridge", l.Master)
 		if err := a.k.SetMaster(ctx, name, ""); err != nil {
 			errs = append(errs, err)
+		} else {
+			p.done(name, func(l *kernel.Link) { l.Master = "" })
 		}
 	}
 	return errs

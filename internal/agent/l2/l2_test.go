@@ -2,9 +2,11 @@ package l2
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -229,6 +231,10 @@ link tap22222222-22 veth mtu 1450 up
 			if st := a.Status(); !reflect.DeepEqual(st, tc.status) {
 				t.Errorf("status %+v, want %+v", st, tc.status)
 			}
+			// Expected is the kernel as the Sync left it, without listing it.
+			if links, _ := k.Links(ctx); err == nil && brief(a.Expected()) != brief(links) {
+				t.Errorf("expected links:\n%s\nkernel:\n%s", brief(a.Expected()), brief(links))
+			}
 			// Converged: the same state again changes nothing.
 			calls := k.Calls
 			a.Sync(ctx, tc.steps[len(tc.steps)-1])
@@ -238,4 +244,14 @@ link tap22222222-22 veth mtu 1450 up
 			}
 		})
 	}
+}
+
+// brief lists links by what the agent watches (name, up, master, MTU).
+func brief(links []kernel.Link) string {
+	var out []string
+	for _, l := range links {
+		out = append(out, fmt.Sprintf("%s up=%v master=%s mtu=%d", l.Name, l.Up, l.Master, l.MTU))
+	}
+	slices.Sort(out)
+	return strings.Join(out, "\n")
 }
