@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"time"
 
 	"muon/internal/record"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -207,7 +207,7 @@ func (p *Plugin) rebindHost(ctx context.Context, tx hostTx, host string) error {
 		}
 		d["binding:vif_type"], d["binding:vif_details"] = vt, details
 		d["status"] = "DOWN"
-		p.touch(d)
+		stdattr.Touch(d, p.now())
 		if rec.Doc, err = json.Marshal(d); err != nil {
 			return err
 		}
@@ -219,10 +219,4 @@ func (p *Plugin) rebindHost(ctx context.Context, tx hostTx, host string) error {
 		}
 	}
 	return nil
-}
-
-// touch bumps a changed port's revision and update time, as ml2 does.
-func (p *Plugin) touch(d resource.Doc) {
-	d["revision_number"] = resource.IntOf(d["revision_number"]) + 1
-	d["updated_at"] = p.now().UTC().Format(time.RFC3339)
 }

@@ -12,6 +12,7 @@ import (
 	"muon/internal/fault"
 	"muon/internal/record"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -418,7 +419,7 @@ func (p *Plugin) ReportStatus(ctx context.Context, host string, st agentapi.Stat
 				continue
 			}
 			d["status"] = status
-			p.touch(d)
+			stdattr.Touch(d, p.now())
 			if rec.Doc, err = json.Marshal(d); err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"muon/internal/ml2"
 	"muon/internal/record"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -279,7 +280,7 @@ func (f FloatingIPs) Update(ctx context.Context, id string, patch resource.Doc, 
 		if err := ml2.OwnerOnly(ctx, rec, "update"); err != nil {
 			return err
 		}
-		if err := ml2.CheckRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		before := rec.Doc
@@ -325,7 +326,7 @@ func (f FloatingIPs) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err := ml2.OwnerOnly(ctx, rec, "delete"); err != nil {
 			return err
 		}
-		if err := ml2.CheckRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		return f.deleteFIP(ctx, tx, d)

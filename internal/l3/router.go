@@ -14,6 +14,7 @@ import (
 	"muon/internal/ml2"
 	"muon/internal/record"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -303,7 +304,7 @@ func (r Routers) Update(ctx context.Context, id string, patch resource.Doc, ifRe
 		if err := ml2.OwnerOnly(ctx, rec, "update"); err != nil {
 			return err
 		}
-		if err := ml2.CheckRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		before := rec.Doc
@@ -386,7 +387,7 @@ func (r Routers) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err := ml2.OwnerOnly(ctx, rec, "delete"); err != nil {
 			return err
 		}
-		if err := ml2.CheckRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		if len(resource.Strings(d["interfaces"])) > 0 {

@@ -9,12 +9,10 @@ import (
 	"context"
 	"net/netip"
 
-	"github.com/google/uuid"
-
-	"muon/internal/auth"
 	"muon/internal/fault"
 	"muon/internal/record"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -43,7 +41,7 @@ func (l Labels) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc
 		out = make([]resource.Doc, 0, len(docs))
 		for _, d := range docs {
 			d = resource.Clone(d)
-			if err := stamp(ctx, d); err != nil {
+			if err := stdattr.Own(ctx, d); err != nil {
 				return err
 			}
 			rec, err := record.New(kindLabel, d, "", d["shared"] == true)
@@ -118,7 +116,7 @@ func (r Rules) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc,
 			if err != nil {
 				return err
 			}
-			if err := stamp(ctx, d); err != nil {
+			if err := stdattr.Own(ctx, d); err != nil {
 				return err
 			}
 			d["project_id"] = label["project_id"]
@@ -221,23 +219,6 @@ func prefixesOverlap(a, b string) bool {
 	pa, errA := netip.ParsePrefix(a)
 	pb, errB := netip.ParsePrefix(b)
 	return errA == nil && errB == nil && pa.Masked().Overlaps(pb.Masked())
-}
-
-// stamp fills a new document's id and project (the caller's when empty;
-// another project's only for admins).
-func stamp(ctx context.Context, d resource.Doc) error {
-	cred := auth.FromContext(ctx)
-	proj := resource.Str(d["project_id"])
-	switch {
-	case proj == "":
-		proj = cred.ProjectID
-	case proj != cred.ProjectID && !cred.Admin():
-		return fault.Forbidden("PolicyNotAuthorized", "Specifying 'project_id' or 'tenant_id' other than the authenticated project in request requires admin privileges")
-	}
-	d["id"] = uuid.NewString()
-	d["project_id"] = proj
-	delete(d, "tenant_id")
-	return nil
 }
 
 // list reads the documents of a kind the caller may see.

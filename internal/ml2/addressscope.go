@@ -7,6 +7,7 @@ import (
 	"muon/internal/fault"
 	"muon/internal/record"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -36,7 +37,7 @@ func (a AddressScopes) Create(ctx context.Context, docs []resource.Doc) ([]resou
 		out = out[:0]
 		for _, in := range docs {
 			d := resource.Clone(in)
-			if err := a.stamp(ctx, d, false); err != nil {
+			if err := stdattr.Stamp(ctx, d, a.now(), false); err != nil {
 				return err
 			}
 			d = scopeDoc(d)

@@ -7,6 +7,7 @@ import (
 	"muon/internal/auth"
 	"muon/internal/fault"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -27,14 +28,11 @@ func (p *Plugin) View(ctx context.Context, fn func(tx store.Tx) error) error {
 // Stamp fills a new document's standard attributes (id, project,
 // timestamps, revision, tags).
 func (p *Plugin) Stamp(ctx context.Context, d resource.Doc, tags bool) error {
-	return p.stamp(ctx, d, tags)
+	return stdattr.Stamp(ctx, d, p.now(), tags)
 }
 
 // Touch bumps a changed document's revision and update time.
-func (p *Plugin) Touch(d resource.Doc) { p.touch(d) }
-
-// CheckRevision enforces If-Match: revision_number=N.
-func CheckRevision(d resource.Doc, want int64) error { return checkRevision(d, want) }
+func (p *Plugin) Touch(d resource.Doc) { stdattr.Touch(d, p.now()) }
 
 // CheckQuota refuses one more resource of a quota name for a project.
 func (p *Plugin) CheckQuota(ctx context.Context, tx store.Tx, name, project string) error {
@@ -97,7 +95,7 @@ func (p *Plugin) DeletePortTx(ctx context.Context, tx store.Tx, id string) error
 
 // SaveTx writes a changed document back, its revision bumped.
 func (p *Plugin) SaveTx(ctx context.Context, tx store.Tx, rec *store.Record, d resource.Doc) error {
-	p.touch(d)
+	stdattr.Touch(d, p.now())
 	b, err := encode(d)
 	if err != nil {
 		return err

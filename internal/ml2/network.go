@@ -11,6 +11,7 @@ import (
 	"muon/internal/fault"
 	"muon/internal/record"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -37,7 +38,7 @@ func (n Networks) Create(ctx context.Context, docs []resource.Doc) ([]resource.D
 }
 
 func (p *Plugin) createNetwork(ctx context.Context, tx store.Tx, d resource.Doc) error {
-	if err := p.stamp(ctx, d, true); err != nil {
+	if err := stdattr.Stamp(ctx, d, p.now(), true); err != nil {
 		return err
 	}
 	if err := p.checkQuota(ctx, tx, "network", resource.Str(d["project_id"])); err != nil {
@@ -200,7 +201,7 @@ func (p *Plugin) storeSegment(ctx context.Context, tx store.Tx, drv TypeDriver, 
 	d := resource.Doc{
 		"id": seg.ID, "network_id": networkID, "network_type": seg.NetworkType,
 		"name": nilIfEmpty(name), "description": nilIfEmpty(desc), "project_id": resource.Str(net["project_id"]),
-		"created_at": p.timestamp(), "updated_at": p.timestamp(), "revision_number": int64(0),
+		"created_at": stdattr.Timestamp(p.now()), "updated_at": stdattr.Timestamp(p.now()), "revision_number": int64(0),
 	}
 	rec, err := record.New("segment", d, networkID, false)
 	if err != nil {
@@ -419,7 +420,7 @@ func (n Networks) Update(ctx context.Context, id string, patch resource.Doc, ifR
 		if err := ownerOnly(ctx, rec, "update"); err != nil {
 			return err
 		}
-		if err := checkRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		if _, ok := patch["router:external"]; ok && !cred.Admin() {
@@ -459,7 +460,7 @@ func (n Networks) Update(ctx context.Context, id string, patch resource.Doc, ifR
 			}
 		}
 		if changed {
-			n.touch(d)
+			stdattr.Touch(d, n.now())
 		}
 		if err := n.sharePolicies(ctx, tx, rec, wasShared, wasExternal, d); err != nil {
 			return err
@@ -556,7 +557,7 @@ func (n Networks) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err := ownerOnly(ctx, rec, "delete"); err != nil {
 			return err
 		}
-		if err := checkRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		if err := n.beforeNetworkDelete(ctx, tx, d); err != nil {

@@ -15,12 +15,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
-
 	"muon/internal/auth"
 	"muon/internal/fault"
 	"muon/internal/record"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -126,48 +125,6 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Plugin, error) {
 	return p, nil
 }
 
-// timestamp is Neutron's created_at/updated_at format.
-func (p *Plugin) timestamp() string { return p.now().UTC().Format("2006-01-02T15:04:05Z") }
-
-// stamp fills a new document's standard attributes.
-func (p *Plugin) stamp(ctx context.Context, d resource.Doc, tags bool) error {
-	cred := auth.FromContext(ctx)
-	proj, _ := d["project_id"].(string)
-	switch {
-	case proj == "":
-		proj = cred.ProjectID
-	case proj != cred.ProjectID && !cred.Admin():
-		return fault.Forbidden("PolicyNotAuthorized", "Specifying 'project_id' or 'tenant_id' other than the authenticated project in request requires admin privileges")
-	}
-	d["id"] = uuid.NewString()
-	d["project_id"] = proj
-	ts := p.timestamp()
-	d["created_at"], d["updated_at"] = ts, ts
-	d["revision_number"] = int64(0)
-	if _, given := d["tags"]; tags && !given {
-		d["tags"] = []any{}
-	}
-	return nil
-}
-
-// touch bumps a changed document's revision and update time.
-func (p *Plugin) touch(d resource.Doc) {
-	d["revision_number"] = resource.IntOf(d["revision_number"]) + 1
-	d["updated_at"] = p.timestamp()
-}
-
-// checkRevision enforces If-Match: revision_number=N.
-func checkRevision(d resource.Doc, want int64) error {
-	if want < 0 {
-		return nil
-	}
-	if have := resource.IntOf(d["revision_number"]); have != want {
-		return fault.New(412, "RevisionNumberConstraintFailed",
-			"Constrained to %d, but current revision is %d", want, have)
-	}
-	return nil
-}
-
 func encode(d resource.Doc) ([]byte, error) { return json.Marshal(d) }
 
 // scope is the store filter of what the caller may see of a kind.
@@ -269,7 +226,7 @@ func (p *Plugin) SetTags(ctx context.Context, kind, id string, edit func([]strin
 			return nil
 		}
 		d["tags"] = resource.List(tags)
-		p.touch(d)
+		stdattr.Touch(d, p.now())
 		if r.Doc, err = encode(d); err != nil {
 			return err
 		}

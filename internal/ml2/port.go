@@ -13,6 +13,7 @@ import (
 	"muon/internal/ipam"
 	"muon/internal/record"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -38,7 +39,7 @@ func (p *Plugin) createPort(ctx context.Context, tx store.Tx, d resource.Doc) er
 	if !cred.Owns(nrec.ProjectID) && strings.HasPrefix(resource.Str(d["device_owner"]), "network:") {
 		return fault.Forbidden("PolicyNotAuthorized", "(rule:create_port:device_owner) is disallowed by policy")
 	}
-	if err := p.stamp(ctx, d, true); err != nil {
+	if err := stdattr.Stamp(ctx, d, p.now(), true); err != nil {
 		return err
 	}
 	if err := p.checkQuota(ctx, tx, "port", resource.Str(d["project_id"])); err != nil {
@@ -542,7 +543,7 @@ func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 		if err := ownerOnly(ctx, rec, "update"); err != nil {
 			return err
 		}
-		if err := checkRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		patch = resource.Clone(patch)
@@ -621,7 +622,7 @@ func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 		}
 		p.setDNSAssignment(merged)
 		if !equalValue(map[string]any(merged), map[string]any(d)) {
-			p.touch(merged)
+			stdattr.Touch(merged, p.now())
 		}
 		if rec.Doc, err = encode(merged); err != nil {
 			return err
@@ -650,7 +651,7 @@ func (p Ports) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err := ownerOnly(ctx, rec, "delete"); err != nil {
 			return err
 		}
-		if err := checkRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		if err := p.beforePortDelete(ctx, tx, d); err != nil {

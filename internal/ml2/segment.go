@@ -8,6 +8,7 @@ import (
 	"muon/internal/fault"
 	"muon/internal/record"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -119,7 +120,7 @@ func (p *Plugin) refreshProviderView(ctx context.Context, tx store.Tx, nrec *sto
 	} else {
 		setProviderView(nd, segs)
 	}
-	p.touch(nd)
+	stdattr.Touch(nd, p.now())
 	var err error
 	if nrec.Doc, err = encode(nd); err != nil {
 		return err
@@ -186,7 +187,7 @@ func (s Segments) Update(ctx context.Context, id string, patch resource.Doc, ifR
 		if err != nil {
 			return err
 		}
-		if err := checkRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		changed := false
@@ -200,7 +201,7 @@ func (s Segments) Update(ctx context.Context, id string, patch resource.Doc, ifR
 		if !changed {
 			return nil
 		}
-		s.touch(d)
+		stdattr.Touch(d, s.now())
 		if rec.Doc, err = encode(d); err != nil {
 			return err
 		}
@@ -219,7 +220,7 @@ func (s Segments) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err != nil {
 			return err
 		}
-		if err := checkRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		netID := rec.ParentID

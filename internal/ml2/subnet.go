@@ -10,6 +10,7 @@ import (
 	"muon/internal/ipam"
 	"muon/internal/record"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -146,7 +147,7 @@ func (p *Plugin) createSubnet(ctx context.Context, tx store.Tx, d resource.Doc) 
 	if err := ownerOnly(ctx, nrec, "create_subnet"); err != nil {
 		return err
 	}
-	if err := p.stamp(ctx, d, true); err != nil {
+	if err := stdattr.Stamp(ctx, d, p.now(), true); err != nil {
 		return err
 	}
 	if err := p.checkQuota(ctx, tx, "subnet", resource.Str(d["project_id"])); err != nil {
@@ -340,7 +341,7 @@ func (p *Plugin) checkOverlap(ctx context.Context, tx store.Tx, cidr netip.Prefi
 
 // bumpNetwork raises a network's revision: its subnets changed.
 func (p *Plugin) bumpNetwork(ctx context.Context, tx store.Tx, nrec *store.Record, nd resource.Doc) error {
-	p.touch(nd)
+	stdattr.Touch(nd, p.now())
 	delete(nd, "subnets")
 	b, err := encode(nd)
 	if err != nil {
@@ -377,7 +378,7 @@ func (p *Plugin) addAutoAddresses(ctx context.Context, tx store.Tx, sub *subnet)
 		fixed, _ := d["fixed_ips"].([]any)
 		d["fixed_ips"] = append(fixed, map[string]any{"subnet_id": sub.ID, "ip_address": ip.String()})
 		p.setDNSAssignment(d)
-		p.touch(d)
+		stdattr.Touch(d, p.now())
 		if ports[i].Doc, err = encode(d); err != nil {
 			return err
 		}
@@ -450,7 +451,7 @@ func (s Subnets) Update(ctx context.Context, id string, patch resource.Doc, ifRe
 		if err := ownerOnly(ctx, rec, "update"); err != nil {
 			return err
 		}
-		if err := checkRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		sub, err := parseSubnet(d)
@@ -517,7 +518,7 @@ func (s Subnets) Update(ctx context.Context, id string, patch resource.Doc, ifRe
 			}
 		}
 		if changed {
-			s.touch(d)
+			stdattr.Touch(d, s.now())
 		}
 		if rec.Doc, err = encode(d); err != nil {
 			return err
@@ -572,7 +573,7 @@ func (s Subnets) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err := ownerOnly(ctx, rec, "delete"); err != nil {
 			return err
 		}
-		if err := checkRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		allocs, err := tx.IPs(ctx, id)
@@ -639,7 +640,7 @@ func (p *Plugin) dropSubnetIPs(ctx context.Context, tx store.Tx, portID, subnetI
 	}
 	d["fixed_ips"] = nonNilList(keep)
 	p.setDNSAssignment(d)
-	p.touch(d)
+	stdattr.Touch(d, p.now())
 	if r.Doc, err = encode(d); err != nil {
 		return err
 	}

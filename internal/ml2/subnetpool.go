@@ -13,6 +13,7 @@ import (
 	"muon/internal/ipam"
 	"muon/internal/record"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -189,7 +190,7 @@ func (p *Plugin) createSubnetPool(ctx context.Context, tx store.Tx, d resource.D
 	if err := checkPoolInts(d); err != nil {
 		return err
 	}
-	if err := p.stamp(ctx, d, true); err != nil {
+	if err := stdattr.Stamp(ctx, d, p.now(), true); err != nil {
 		return err
 	}
 	if err := p.checkQuota(ctx, tx, "subnetpool", resource.Str(d["project_id"])); err != nil {
@@ -360,7 +361,7 @@ func (s SubnetPools) Update(ctx context.Context, id string, patch resource.Doc, 
 			}
 			return policyDenied("update_subnetpool")
 		}
-		if err := checkRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		if err := checkPoolInts(patch); err != nil {
@@ -461,7 +462,7 @@ func (p *Plugin) savePool(ctx context.Context, tx store.Tx, rec *store.Record, d
 	if !changed {
 		return nil
 	}
-	p.touch(d)
+	stdattr.Touch(d, p.now())
 	var err error
 	if rec.Doc, err = encode(d); err != nil {
 		return err
@@ -479,7 +480,7 @@ func (s SubnetPools) Delete(ctx context.Context, id string, ifRev int64) error {
 		if !auth.FromContext(ctx).Owns(rec.ProjectID) {
 			return policyDenied("delete_subnetpool")
 		}
-		if err := checkRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		subs, err := poolSubnets(ctx, tx, id)

@@ -9,6 +9,7 @@ import (
 	"muon/internal/fault"
 	"muon/internal/record"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -39,7 +40,7 @@ func (a AddressGroups) Create(ctx context.Context, docs []resource.Doc) ([]resou
 		out = out[:0]
 		for _, d := range docs {
 			d = resource.Clone(d)
-			if err := a.stamp(ctx, d, false); err != nil {
+			if err := stdattr.Stamp(ctx, d, a.now(), false); err != nil {
 				return err
 			}
 			addrs, err := normalize(resource.Strings(d["addresses"]))
@@ -102,7 +103,7 @@ func (a AddressGroups) change(ctx context.Context, id string, ifRev int64, edit 
 		if err != nil {
 			return err
 		}
-		if err := checkRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		before := resource.Canonical(map[string]any(d))
@@ -113,7 +114,7 @@ func (a AddressGroups) change(ctx context.Context, id string, ifRev int64, edit 
 		if resource.Canonical(map[string]any(d)) == before {
 			return nil
 		}
-		a.touch(d)
+		stdattr.Touch(d, a.now())
 		return record.Save(ctx, tx, rec, d)
 	})
 	return out, err
@@ -126,7 +127,7 @@ func (a AddressGroups) Delete(ctx context.Context, id string, ifRev int64) error
 		if err != nil {
 			return err
 		}
-		if err := checkRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		rules, err := tx.RefsTo(ctx, refRemoteAddrs, id)

@@ -11,6 +11,7 @@ import (
 	"muon/internal/fault"
 	"muon/internal/record"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -35,7 +36,7 @@ func (p *Plugin) ensureDefault(ctx context.Context, tx store.Tx, project string)
 	if err := p.checkQuota(ctx, tx, "security_group_rule", project, 4); err != nil {
 		return "", err
 	}
-	ts := p.timestamp()
+	ts := stdattr.Timestamp(p.now())
 	d := resource.Doc{"id": uuid.NewString(), "name": "default", "description": defaultDescription,
 		"project_id": project, "stateful": true, "shared": false, "tags": []any{},
 		"created_at": ts, "updated_at": ts, "revision_number": int64(0)}
@@ -70,7 +71,7 @@ func (p *Plugin) ensureDefault(ctx context.Context, tx store.Tx, project string)
 
 // baseRule is a rule of a group to or from anywhere on all protocols.
 func (p *Plugin) baseRule(group resource.Doc, dir, eth, remote string, isDefault bool) resource.Doc {
-	ts := p.timestamp()
+	ts := stdattr.Timestamp(p.now())
 	var rg any
 	if remote != "" {
 		rg = remote
@@ -186,7 +187,7 @@ func (g Groups) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc
 }
 
 func (g Groups) create(ctx context.Context, tx store.Tx, d resource.Doc) error {
-	if err := g.stamp(ctx, d, true); err != nil {
+	if err := stdattr.Stamp(ctx, d, g.now(), true); err != nil {
 		return err
 	}
 	project := resource.Str(d["project_id"])
@@ -257,7 +258,7 @@ func (g Groups) Update(ctx context.Context, id string, patch resource.Doc, ifRev
 		if err != nil {
 			return err
 		}
-		if err := checkRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		if v, ok := patch["stateful"]; ok && v != d["stateful"] {
@@ -280,7 +281,7 @@ func (g Groups) Update(ctx context.Context, id string, patch resource.Doc, ifRev
 			}
 		}
 		if changed {
-			g.touch(d)
+			stdattr.Touch(d, g.now())
 			if err := record.Save(ctx, tx, rec, d); err != nil {
 				return err
 			}
@@ -303,7 +304,7 @@ func (g Groups) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err != nil {
 			return err
 		}
-		if err := checkRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		ports, err := tx.RefsTo(ctx, refPortGroup, id)

@@ -11,8 +11,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/google/uuid"
-
 	"muon/internal/auth"
 	"muon/internal/fault"
 	"muon/internal/record"
@@ -57,47 +55,6 @@ func (p *Plugin) checkQuota(ctx context.Context, tx store.Tx, name, project stri
 		return nil
 	}
 	return p.quota.Check(ctx, tx, name, project, n)
-}
-
-func (p *Plugin) timestamp() string { return p.now().UTC().Format("2006-01-02T15:04:05Z") }
-
-// stamp fills a new document's standard attributes for project (the
-// caller's when empty; another project's only for admins).
-func (p *Plugin) stamp(ctx context.Context, d resource.Doc, tags bool) error {
-	cred := auth.FromContext(ctx)
-	proj := resource.Str(d["project_id"])
-	switch {
-	case proj == "":
-		proj = cred.ProjectID
-	case proj != cred.ProjectID && !cred.Admin():
-		return fault.Forbidden("PolicyNotAuthorized", "Specifying 'project_id' or 'tenant_id' other than the authenticated project in request requires admin privileges")
-	}
-	d["id"] = uuid.NewString()
-	d["project_id"] = proj
-	delete(d, "tenant_id")
-	ts := p.timestamp()
-	d["created_at"], d["updated_at"] = ts, ts
-	d["revision_number"] = int64(0)
-	if _, given := d["tags"]; tags && !given {
-		d["tags"] = []any{}
-	}
-	return nil
-}
-
-// touch bumps a changed document's revision and update time.
-func (p *Plugin) touch(d resource.Doc) {
-	d["revision_number"] = resource.IntOf(d["revision_number"]) + 1
-	d["updated_at"] = p.timestamp()
-}
-
-func checkRevision(d resource.Doc, want int64) error {
-	if want < 0 {
-		return nil
-	}
-	if have := resource.IntOf(d["revision_number"]); have != want {
-		return fault.New(412, "RevisionNumberConstraintFailed", "Constrained to %d, but current revision is %d", want, have)
-	}
-	return nil
 }
 
 // decode reads a record's document, its whole numbers as int64 like a

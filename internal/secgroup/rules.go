@@ -9,6 +9,7 @@ import (
 	"muon/internal/fault"
 	"muon/internal/record"
 	"muon/internal/resource"
+	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -129,7 +130,7 @@ func (r Rules) create(ctx context.Context, tx store.Tx, d resource.Doc, batch []
 	if err := checkRule(d); err != nil {
 		return err
 	}
-	if err := r.stamp(ctx, d, false); err != nil {
+	if err := stdattr.Stamp(ctx, d, r.now(), false); err != nil {
 		return err
 	}
 	project := resource.Str(d["project_id"])
@@ -181,7 +182,7 @@ func (p *Plugin) bumpGroup(ctx context.Context, tx store.Tx, grec *store.Record)
 	if err != nil {
 		return err
 	}
-	p.touch(g)
+	stdattr.Touch(g, p.now())
 	return record.Save(ctx, tx, grec, g)
 }
 
@@ -277,7 +278,7 @@ func (r Rules) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 		if _, d, err = r.get(ctx, tx, id, false); err != nil {
 			return err
 		}
-		return checkRevision(d, ifRev)
+		return stdattr.CheckRevision(d, ifRev)
 	})
 	return d, err
 }
@@ -290,7 +291,7 @@ func (r Rules) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err != nil {
 			return err
 		}
-		if err := checkRevision(d, ifRev); err != nil {
+		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		if err := tx.Delete(ctx, kindRule, id); err != nil {
