@@ -19,22 +19,12 @@ type FloatingIPs struct{ *Plugin }
 // Create allocates floating IPs (and associates them when port_id is
 // given), all or none.
 func (f FloatingIPs) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error) {
-	out := make([]resource.Doc, 0, len(docs))
-	err := f.core.Update(ctx, func(tx store.Tx) error {
-		out = out[:0]
-		for _, d := range docs {
-			d = resource.Clone(d)
-			if err := f.createFIP(ctx, tx, d); err != nil {
-				return err
-			}
-			if err := f.details(ctx, tx, []resource.Doc{d}); err != nil {
-				return err
-			}
-			out = append(out, d)
+	return record.CreateAll(ctx, f.core, docs, func(ctx context.Context, tx store.Tx, d resource.Doc) error {
+		if err := f.createFIP(ctx, tx, d); err != nil {
+			return err
 		}
-		return nil
+		return f.details(ctx, tx, []resource.Doc{d})
 	})
-	return out, err
 }
 
 func (p *Plugin) createFIP(ctx context.Context, tx store.Tx, d resource.Doc) error {

@@ -25,19 +25,7 @@ var routerRes = RouterResource().Init()
 
 // Create makes routers, all or none.
 func (r Routers) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error) {
-	out := make([]resource.Doc, 0, len(docs))
-	err := r.core.Update(ctx, func(tx store.Tx) error {
-		out = out[:0]
-		for _, d := range docs {
-			d = resource.Clone(d)
-			if err := r.createRouter(ctx, tx, d); err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
-	})
-	return out, err
+	return record.CreateAll(ctx, r.core, docs, r.createRouter)
 }
 
 func (p *Plugin) createRouter(ctx context.Context, tx store.Tx, d resource.Doc) error {

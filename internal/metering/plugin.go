@@ -36,26 +36,18 @@ type Rules struct{ *Plugin }
 
 // Create makes labels.
 func (l Labels) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error) {
-	var out []resource.Doc
-	err := l.st.Update(ctx, func(tx store.Tx) error {
-		out = make([]resource.Doc, 0, len(docs))
-		for _, d := range docs {
-			d = resource.Clone(d)
-			if err := stdattr.Own(ctx, d); err != nil {
-				return err
-			}
-			rec, err := record.New(kindLabel, d, "", d["shared"] == true)
-			if err != nil {
-				return err
-			}
-			if err := tx.Insert(ctx, rec); err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
-	})
-	return out, err
+	return record.CreateAll(ctx, l.st, docs, l.create)
+}
+
+func (l Labels) create(ctx context.Context, tx store.Tx, d resource.Doc) error {
+	if err := stdattr.Own(ctx, d); err != nil {
+		return err
+	}
+	rec, err := record.New(kindLabel, d, "", d["shared"] == true)
+	if err != nil {
+		return err
+	}
+	return tx.Insert(ctx, rec)
 }
 
 // Get shows one label.
@@ -102,49 +94,41 @@ func (l Labels) Delete(ctx context.Context, id string, ifRev int64) error {
 // destination prefixes, and may not overlap its label's rules of the same
 // direction and excluded.
 func (r Rules) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error) {
-	var out []resource.Doc
-	err := r.st.Update(ctx, func(tx store.Tx) error {
-		out = make([]resource.Doc, 0, len(docs))
-		for _, d := range docs {
-			d = resource.Clone(d)
-			if err := checkPrefixes(d); err != nil {
-				return err
-			}
-			labelID := resource.Str(d["metering_label_id"])
-			// Locking the label serialises its rules' overlap checks.
-			_, label, err := record.GetOwned(ctx, tx, kindLabel, labelID, true, labelNotFound(labelID))
-			if err != nil {
-				return err
-			}
-			if err := stdattr.Own(ctx, d); err != nil {
-				return err
-			}
-			d["project_id"] = label["project_id"]
-			siblings, err := tx.List(ctx, store.Filter{Kind: kindRule, Parents: []string{labelID}})
-			if err != nil {
-				return err
-			}
-			for i := range siblings {
-				o, err := record.Decode(&siblings[i])
-				if err != nil {
-					return err
-				}
-				if o["direction"] == d["direction"] && o["excluded"] == d["excluded"] && overlaps(o, d) {
-					return errOverlaps(d)
-				}
-			}
-			rec, err := record.New(kindRule, d, labelID, d["shared"] == true)
-			if err != nil {
-				return err
-			}
-			if err := tx.Insert(ctx, rec); err != nil {
-				return err
-			}
-			out = append(out, d)
+	return record.CreateAll(ctx, r.st, docs, r.create)
+}
+
+func (r Rules) create(ctx context.Context, tx store.Tx, d resource.Doc) error {
+	if err := checkPrefixes(d); err != nil {
+		return err
+	}
+	labelID := resource.Str(d["metering_label_id"])
+	// Locking the label serialises its rules' overlap checks.
+	_, label, err := record.GetOwned(ctx, tx, kindLabel, labelID, true, labelNotFound(labelID))
+	if err != nil {
+		return err
+	}
+	if err := stdattr.Own(ctx, d); err != nil {
+		return err
+	}
+	d["project_id"] = label["project_id"]
+	siblings, err := tx.List(ctx, store.Filter{Kind: kindRule, Parents: []string{labelID}})
+	if err != nil {
+		return err
+	}
+	for i := range siblings {
+		o, err := record.Decode(&siblings[i])
+		if err != nil {
+			return err
 		}
-		return nil
-	})
-	return out, err
+		if o["direction"] == d["direction"] && o["excluded"] == d["excluded"] && overlaps(o, d) {
+			return errOverlaps(d)
+		}
+	}
+	rec, err := record.New(kindRule, d, labelID, d["shared"] == true)
+	if err != nil {
+		return err
+	}
+	return tx.Insert(ctx, rec)
 }
 
 // Get shows one rule.

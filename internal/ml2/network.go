@@ -34,7 +34,7 @@ func (n Networks) Create(ctx context.Context, docs []resource.Doc) ([]resource.D
 			return nil, fault.Forbidden("PolicyNotAuthorized", "(rule:create_network:shared) is disallowed by policy")
 		}
 	}
-	return n.createAll(ctx, docs, n.createNetwork)
+	return record.CreateAll(ctx, n.st, docs, n.createNetwork)
 }
 
 func (p *Plugin) createNetwork(ctx context.Context, tx store.Tx, d resource.Doc) error {

@@ -235,22 +235,3 @@ func (p *Plugin) SetTags(ctx context.Context, kind, id string, edit func([]strin
 	})
 	return out, err
 }
-
-// createAll runs one create per document in a single transaction: all are
-// made or none (bulk create). Each works on a copy of its document, so a
-// retried transaction starts from the request again.
-func (p *Plugin) createAll(ctx context.Context, docs []resource.Doc, create func(context.Context, store.Tx, resource.Doc) error) ([]resource.Doc, error) {
-	out := make([]resource.Doc, 0, len(docs))
-	err := p.st.Update(ctx, func(tx store.Tx) error {
-		out = out[:0]
-		for _, d := range docs {
-			d = resource.Clone(d)
-			if err := create(ctx, tx, d); err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
-	})
-	return out, err
-}

@@ -26,7 +26,7 @@ type Ports struct{ *Plugin }
 
 // Create makes ports, all or none.
 func (p Ports) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error) {
-	return p.createAll(ctx, docs, p.createPort)
+	return record.CreateAll(ctx, p.st, docs, p.createPort)
 }
 
 func (p *Plugin) createPort(ctx context.Context, tx store.Tx, d resource.Doc) error {

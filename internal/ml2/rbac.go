@@ -57,7 +57,7 @@ type RBACPolicies struct{ *Plugin }
 
 // Create makes RBAC policies on objects the caller owns (any, for admins).
 func (r RBACPolicies) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error) {
-	return r.createAll(ctx, docs, r.createPolicy)
+	return record.CreateAll(ctx, r.st, docs, r.createPolicy)
 }
 
 func (p *Plugin) createPolicy(ctx context.Context, tx store.Tx, d resource.Doc) error {

@@ -135,7 +135,7 @@ func (s Subnets) Create(ctx context.Context, docs []resource.Doc) ([]resource.Do
 			return nil, err
 		}
 	}
-	return s.createAll(ctx, docs, s.createSubnet)
+	return record.CreateAll(ctx, s.st, docs, s.createSubnet)
 }
 
 func (p *Plugin) createSubnet(ctx context.Context, tx store.Tx, d resource.Doc) error {

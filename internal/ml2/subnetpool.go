@@ -183,7 +183,7 @@ func (s SubnetPools) Create(ctx context.Context, docs []resource.Doc) ([]resourc
 			return nil, policyDenied("create_subnetpool", denied...)
 		}
 	}
-	return s.createAll(ctx, docs, s.createSubnetPool)
+	return record.CreateAll(ctx, s.st, docs, s.createSubnetPool)
 }
 
 func (p *Plugin) createSubnetPool(ctx context.Context, tx store.Tx, d resource.Doc) error {

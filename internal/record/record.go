@@ -101,3 +101,29 @@ func Owned(ctx context.Context, kind string) store.Filter {
 	}
 	return f
 }
+
+// Updater runs a read-write transaction: a store.Store, or a plugin that
+// lends its store.
+type Updater interface {
+	Update(ctx context.Context, fn func(tx store.Tx) error) error
+}
+
+// CreateAll runs one create per document in a single transaction: all are
+// made or none (bulk create). Each works on a copy of its document, so a
+// retried transaction starts from the request again; the copies, as
+// made, are the answer.
+func CreateAll(ctx context.Context, st Updater, docs []resource.Doc, create func(context.Context, store.Tx, resource.Doc) error) ([]resource.Doc, error) {
+	out := make([]resource.Doc, 0, len(docs))
+	err := st.Update(ctx, func(tx store.Tx) error {
+		out = out[:0]
+		for _, d := range docs {
+			d = resource.Clone(d)
+			if err := create(ctx, tx, d); err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}

@@ -35,31 +35,21 @@ func normalize(addrs []string) ([]string, error) {
 
 // Create makes address groups.
 func (a AddressGroups) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error) {
-	out := make([]resource.Doc, 0, len(docs))
-	err := a.st.Update(ctx, func(tx store.Tx) error {
-		out = out[:0]
-		for _, d := range docs {
-			d = resource.Clone(d)
-			if err := stdattr.Stamp(ctx, d, a.now(), false); err != nil {
-				return err
-			}
-			addrs, err := normalize(resource.Strings(d["addresses"]))
-			if err != nil {
-				return err
-			}
-			d["addresses"] = resource.List(addrs)
-			rec, err := record.New(kindAddress, d, "", false)
-			if err != nil {
-				return err
-			}
-			if err := tx.Insert(ctx, rec); err != nil {
-				return err
-			}
-			out = append(out, d)
+	return record.CreateAll(ctx, a.st, docs, func(ctx context.Context, tx store.Tx, d resource.Doc) error {
+		if err := stdattr.Stamp(ctx, d, a.now(), false); err != nil {
+			return err
 		}
-		return nil
+		addrs, err := normalize(resource.Strings(d["addresses"]))
+		if err != nil {
+			return err
+		}
+		d["addresses"] = resource.List(addrs)
+		rec, err := record.New(kindAddress, d, "", false)
+		if err != nil {
+			return err
+		}
+		return tx.Insert(ctx, rec)
 	})
-	return out, err
 }
 
 // Get shows one address group.
