@@ -61,7 +61,7 @@ func (t *sqlTx) writeChanges(ctx context.Context) (int64, error) {
 		return 0, nil
 	}
 	var last int64
-	if err := t.tx.QueryRowContext(ctx, t.s.q(`UPDATE change_seq SET seq = seq + ? WHERE id = 1 RETURNING seq`), len(t.changes)).Scan(&last); err != nil {
+	if err := t.queryRow(ctx, qNextSeq, len(t.changes)).Scan(&last); err != nil {
 		return 0, fmt.Errorf("change feed: %w", err)
 	}
 	at := time.Now().UTC().Format(time.RFC3339Nano)
@@ -83,6 +83,8 @@ func (t *sqlTx) writeChanges(ctx context.Context) (int64, error) {
 	}
 	return last, nil
 }
+
+const qNextSeq = `UPDATE change_seq SET seq = seq + ? WHERE id = 1 RETURNING seq`
 
 const qChange = `INSERT INTO changes (seq, kind, id, project_id, parent_id, op, at) VALUES (?, ?, ?, ?, ?, ?, ?)`
 

@@ -9,7 +9,7 @@ import (
 // the identity service keeps.
 
 func (t *sqlTx) ClaimName(ctx context.Context, kind, scope, name, id string) (bool, error) {
-	return t.claim(ctx, `INSERT INTO resource_names (kind, scope, name, id) VALUES (?, ?, ?, ?)`, kind, scope, name, id)
+	return t.claim(ctx, qClaimName, kind, scope, name, id)
 }
 
 func (t *sqlTx) ReleaseName(ctx context.Context, kind, scope, name string) error {

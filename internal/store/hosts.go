@@ -25,10 +25,7 @@ type PortBinding struct {
 // SetPortBinding records a port's binding (an empty Host for an unbound
 // port); a host change keeps the old host as PrevHost.
 func (t *sqlTx) SetPortBinding(ctx context.Context, b PortBinding) error {
-	_, err := t.exec(ctx, `INSERT INTO port_bindings (port_id, host, network_id, vif_type, prev_host) VALUES (?, ?, ?, ?, '')
-ON CONFLICT (port_id) DO UPDATE SET
-	prev_host = CASE WHEN port_bindings.host = excluded.host THEN port_bindings.prev_host ELSE port_bindings.host END,
-	host = excluded.host, network_id = excluded.network_id, vif_type = excluded.vif_type`,
+	_, err := t.exec(ctx, qSetBinding,
 		b.PortID, b.Host, b.NetworkID, b.VIFType)
 	return err
 }

@@ -7,12 +7,12 @@ import "context"
 // group. The referring side cascades, the referred side is restricted.
 
 func (t *sqlTx) AddRef(ctx context.Context, kind, from, to string) error {
-	_, err := t.claim(ctx, `INSERT INTO resource_refs (kind, from_id, to_id) VALUES (?, ?, ?)`, kind, from, to)
+	_, err := t.claim(ctx, qAddRef, kind, from, to)
 	return err
 }
 
 func (t *sqlTx) DropRefs(ctx context.Context, kind, from string) error {
-	_, err := t.exec(ctx, `DELETE FROM resource_refs WHERE kind = ? AND from_id = ?`, kind, from)
+	_, err := t.exec(ctx, qDropRefs, kind, from)
 	return err
 }
 

@@ -290,7 +290,19 @@ const (
 )
 
 // hotQueries are prepared once per database.
-var hotQueries = []string{qGet, qInsert, qUpdate, qDelete, qClaimIP, qReleaseIP, qPortIPs, qClaimMAC, qReleaseMAC}
+var hotQueries = []string{qGet, qInsert, qUpdate, qDelete, qClaimIP, qReleaseIP, qPortIPs, qClaimMAC, qReleaseMAC,
+	qNextSeq, qChange, qSetBinding, qAddRef, qDropRefs, qClaimName}
+
+// Statements of the other tables that every port create runs.
+const (
+	qAddRef     = `INSERT INTO resource_refs (kind, from_id, to_id) VALUES (?, ?, ?)` + onConflict
+	qDropRefs   = `DELETE FROM resource_refs WHERE kind = ? AND from_id = ?`
+	qClaimName  = `INSERT INTO resource_names (kind, scope, name, id) VALUES (?, ?, ?, ?)` + onConflict
+	qSetBinding = `INSERT INTO port_bindings (port_id, host, network_id, vif_type, prev_host) VALUES (?, ?, ?, ?, '')
+ON CONFLICT (port_id) DO UPDATE SET
+	prev_host = CASE WHEN port_bindings.host = excluded.host THEN port_bindings.prev_host ELSE port_bindings.host END,
+	host = excluded.host, network_id = excluded.network_id, vif_type = excluded.vif_type`
+)
 
 func scanRecord(sc interface{ Scan(...any) error }) (*Record, error) {
 	var r Record
