@@ -64,8 +64,13 @@ type stmtKey struct {
 // SQL is a tenth of a port create's cost. Statements with IN lists of
 // varying length are not among them and are parsed each time.
 func (s *SQL) prepare(ctx context.Context) error {
+	queries := hotQueries
+	for _, f := range hotListShapes {
+		q, _ := listQuery(f)
+		queries = append(queries[:len(queries):len(queries)], q)
+	}
 	for _, db := range []*sql.DB{s.writer, s.reader} {
-		for _, q := range hotQueries {
+		for _, q := range queries {
 			q = s.q(q)
 			st, err := db.PrepareContext(ctx, q)
 			if err != nil {
@@ -372,9 +377,27 @@ func where(f Filter) (string, []any) {
 	return b.String(), args
 }
 
-func (t *sqlTx) List(ctx context.Context, f Filter) ([]Record, error) {
+// listQuery is List's statement for a filter; filters of one shape give
+// the same text, so the common shapes can be prepared.
+func listQuery(f Filter) (string, []any) {
 	w, args := where(f)
-	rows, err := t.query(ctx, `SELECT `+recordCols+` FROM resources`+w+` ORDER BY id`, args...)
+	return `SELECT ` + recordCols + ` FROM resources` + w + ` ORDER BY id`, args
+}
+
+// hotListShapes are the filter shapes requests use all the time (a
+// network's subnets, ports or segments; one record by id; a project's
+// own and shared records), prepared like hotQueries.
+var hotListShapes = []Filter{
+	{Kind: "k", Parents: []string{"p"}},
+	{Kind: "k", IDs: []string{"i"}},
+	{Kind: "k"},
+	{Kind: "k", Projects: []string{"p"}},
+	{Kind: "k", Projects: []string{"p"}, OrShared: true},
+}
+
+func (t *sqlTx) List(ctx context.Context, f Filter) ([]Record, error) {
+	q, args := listQuery(f)
+	rows, err := t.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
