@@ -70,29 +70,14 @@ func scopeDoc(d resource.Doc) resource.Doc {
 
 // Get shows one address scope.
 func (a AddressScopes) Get(ctx context.Context, id string) (resource.Doc, error) {
-	var d resource.Doc
-	err := a.st.View(ctx, func(tx store.Tx) error {
-		var err error
-		_, d, err = getVisible(ctx, tx, "address_scope", id, false, addressScopeNotFound(id))
-		return err
-	})
-	return d, err
+	return a.get(ctx, "address_scope", id, addressScopeNotFound(id))
 }
 
 // List returns the address scopes the caller may see.
 func (a AddressScopes) List(ctx context.Context, q *resource.Query) ([]resource.Doc, error) {
-	var out []resource.Doc
-	err := a.st.View(ctx, func(tx store.Tx) error {
-		f := scope(ctx, "address_scope", true)
-		f.IDs = q.Filters["id"]
-		recs, err := tx.List(ctx, f)
-		if err != nil {
-			return err
-		}
-		out, err = docsOf(recs)
-		return err
-	})
-	return out, err
+	f := scope(ctx, "address_scope", true)
+	f.IDs = q.Filters["id"]
+	return a.list(ctx, f)
 }
 
 // Update renames or shares an address scope; a shared scope stays shared.

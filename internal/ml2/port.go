@@ -515,13 +515,7 @@ func checkExtraDHCPOpts(d resource.Doc) error {
 
 // Get shows one port.
 func (p Ports) Get(ctx context.Context, id string) (resource.Doc, error) {
-	var d resource.Doc
-	err := p.st.View(ctx, func(tx store.Tx) error {
-		var err error
-		_, d, err = getVisible(ctx, tx, "port", id, false, portNotFound(id))
-		return err
-	})
-	return d, err
+	return p.get(ctx, "port", id, portNotFound(id))
 }
 
 // List returns the ports the caller may see.

@@ -391,13 +391,7 @@ func (p *Plugin) addAutoAddresses(ctx context.Context, tx store.Tx, sub *subnet)
 
 // Get shows one subnet.
 func (s Subnets) Get(ctx context.Context, id string) (resource.Doc, error) {
-	var d resource.Doc
-	err := s.st.View(ctx, func(tx store.Tx) error {
-		var err error
-		_, d, err = getVisible(ctx, tx, "subnet", id, false, subnetNotFound(id))
-		return err
-	})
-	return d, err
+	return s.get(ctx, "subnet", id, subnetNotFound(id))
 }
 
 // List returns the subnets the caller may see.
@@ -408,6 +402,18 @@ func (s Subnets) List(ctx context.Context, q *resource.Query) ([]resource.Doc, e
 	return s.list(ctx, f)
 }
 
+// get reads one document the caller may see, or answers nf.
+func (p *Plugin) get(ctx context.Context, kind, id string, nf *fault.Error) (resource.Doc, error) {
+	var d resource.Doc
+	err := p.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		_, d, err = getVisible(ctx, tx, kind, id, false, nf)
+		return err
+	})
+	return d, err
+}
+
+// list reads the documents a filter selects.
 func (p *Plugin) list(ctx context.Context, f store.Filter) ([]resource.Doc, error) {
 	var out []resource.Doc
 	err := p.st.View(ctx, func(tx store.Tx) error {

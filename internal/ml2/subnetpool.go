@@ -320,29 +320,14 @@ func scopeAffinityError() *fault.Error {
 
 // Get shows one subnet pool.
 func (s SubnetPools) Get(ctx context.Context, id string) (resource.Doc, error) {
-	var d resource.Doc
-	err := s.st.View(ctx, func(tx store.Tx) error {
-		var err error
-		_, d, err = getVisible(ctx, tx, "subnetpool", id, false, subnetPoolNotFound(id))
-		return err
-	})
-	return d, err
+	return s.get(ctx, "subnetpool", id, subnetPoolNotFound(id))
 }
 
 // List returns the subnet pools the caller may see.
 func (s SubnetPools) List(ctx context.Context, q *resource.Query) ([]resource.Doc, error) {
-	var out []resource.Doc
-	err := s.st.View(ctx, func(tx store.Tx) error {
-		f := scope(ctx, "subnetpool", true)
-		f.IDs = q.Filters["id"]
-		recs, err := tx.List(ctx, f)
-		if err != nil {
-			return err
-		}
-		out, err = docsOf(recs)
-		return err
-	})
-	return out, err
+	f := scope(ctx, "subnetpool", true)
+	f.IDs = q.Filters["id"]
+	return s.list(ctx, f)
 }
 
 // Update changes a subnet pool. Prefixes may only grow.
