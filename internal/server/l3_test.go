@@ -292,10 +292,10 @@ func TestL3Faults(t *testing.T) {
 				return floatingips.Create(bg, c, body{"floating_network_id": ext.ID, "port_id": lonely.ID}).Err
 			}, 404, "ExternalGatewayForFloatingIPNotFound"},
 			{"fip-fixed-ip-not-on-port", func() error {
-				return floatingips.Create(bg, c, body{"floating_network_id": ext.ID, "port_id": vm2.ID, "fixed_ip_address": "10.1.0.250"}).Err
+				return floatingips.Create(bg, c, body{"floating_network_id": ext.ID, "port_id": vm2.ID, "fixed_ip_address": "10.1.0.99"}).Err
 			}, 400, "BadRequest"},
 			{"fip-fixed-ip-without-port", func() error {
-				return floatingips.Create(bg, c, body{"floating_network_id": ext.ID, "fixed_ip_address": "10.1.0.250"}).Err
+				return floatingips.Create(bg, c, body{"floating_network_id": ext.ID, "fixed_ip_address": "10.1.0.99"}).Err
 			}, 400, "BadRequest"},
 			{"fip-already-associated", func() error {
 				return floatingips.Create(bg, c, body{"floating_network_id": ext.ID, "port_id": vm.ID}).Err
