@@ -21,7 +21,10 @@ func TestPortAddresses(t *testing.T) {
 	servertest.Stores(t, func(t *testing.T, e *servertest.Env) {
 		c := e.Client("p1", false)
 		n, s1 := netWithSubnet(t, c, "10.60.1.0/24")
-		s2 := mkSubnet(t, c, body{"network_id": n.ID, "ip_version": 4, "cidr": "10.60.2.0/24"})
+		// Automatic addresses on s2 come from .100-.150, clear of the
+		// ones the cases ask for by hand.
+		s2 := mkSubnet(t, c, body{"network_id": n.ID, "ip_version": 4, "cidr": "10.60.2.0/24",
+			"allocation_pools": []any{map[string]any{"start": "10.60.2.100", "end": "10.60.2.150"}}})
 		other, otherSub := netWithSubnet(t, c, "10.61.0.0/24")
 		mkPort(t, c, body{"network_id": n.ID, "fixed_ips": []any{map[string]any{"ip_address": "10.60.1.50"}}})
 		mkPort(t, c, body{"network_id": n.ID, "mac_address": "fa:16:3e:00:00:01"})
