@@ -413,14 +413,8 @@ func (n Networks) Update(ctx context.Context, id string, patch resource.Doc, ifR
 	cred := auth.FromContext(ctx)
 	var out resource.Doc
 	err := n.st.Update(ctx, func(tx store.Tx) error {
-		rec, d, err := getVisible(ctx, tx, "network", id, true, networkNotFound(id))
+		rec, d, err := lockOwned(ctx, tx, "network", id, "update", ifRev, networkNotFound(id))
 		if err != nil {
-			return err
-		}
-		if err := ownerOnly(ctx, rec, "update"); err != nil {
-			return err
-		}
-		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		if _, ok := patch["router:external"]; ok && !cred.Admin() {
@@ -550,14 +544,8 @@ func (p *Plugin) shareSubnets(ctx context.Context, tx store.Tx, networkID string
 // ports keep it alive (NetworkInUse).
 func (n Networks) Delete(ctx context.Context, id string, ifRev int64) error {
 	return n.st.Update(ctx, func(tx store.Tx) error {
-		rec, d, err := getVisible(ctx, tx, "network", id, true, networkNotFound(id))
+		_, d, err := lockOwned(ctx, tx, "network", id, "delete", ifRev, networkNotFound(id))
 		if err != nil {
-			return err
-		}
-		if err := ownerOnly(ctx, rec, "delete"); err != nil {
-			return err
-		}
-		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		if err := n.beforeNetworkDelete(ctx, tx, d); err != nil {

@@ -235,3 +235,20 @@ func (p *Plugin) SetTags(ctx context.Context, kind, id string, edit func([]strin
 	})
 	return out, err
 }
+
+// lockOwned reads and locks a record the caller may see (nf otherwise)
+// for an update or delete: it must own it (or be admin) and, with
+// If-Match, name its current revision.
+func lockOwned(ctx context.Context, tx store.Tx, kind, id, action string, ifRev int64, nf *fault.Error) (*store.Record, resource.Doc, error) {
+	rec, d, err := getVisible(ctx, tx, kind, id, true, nf)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ownerOnly(ctx, rec, action); err != nil {
+		return nil, nil, err
+	}
+	if err := stdattr.CheckRevision(d, ifRev); err != nil {
+		return nil, nil, err
+	}
+	return rec, d, nil
+}

@@ -530,14 +530,8 @@ func (p Ports) List(ctx context.Context, q *resource.Query) ([]resource.Doc, err
 func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev int64) (resource.Doc, error) {
 	var out resource.Doc
 	err := p.st.Update(ctx, func(tx store.Tx) error {
-		rec, d, err := getVisible(ctx, tx, "port", id, true, portNotFound(id))
+		rec, d, err := lockOwned(ctx, tx, "port", id, "update", ifRev, portNotFound(id))
 		if err != nil {
-			return err
-		}
-		if err := ownerOnly(ctx, rec, "update"); err != nil {
-			return err
-		}
-		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		patch = resource.Clone(patch)
@@ -638,14 +632,8 @@ func firstOf(a, b resource.Doc, k string) any {
 // foreign keys cascade).
 func (p Ports) Delete(ctx context.Context, id string, ifRev int64) error {
 	return p.st.Update(ctx, func(tx store.Tx) error {
-		rec, d, err := getVisible(ctx, tx, "port", id, true, portNotFound(id))
+		_, d, err := lockOwned(ctx, tx, "port", id, "delete", ifRev, portNotFound(id))
 		if err != nil {
-			return err
-		}
-		if err := ownerOnly(ctx, rec, "delete"); err != nil {
-			return err
-		}
-		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		if err := p.beforePortDelete(ctx, tx, d); err != nil {

@@ -450,14 +450,8 @@ func (s Subnets) Update(ctx context.Context, id string, patch resource.Doc, ifRe
 	}
 	var out resource.Doc
 	err := s.st.Update(ctx, func(tx store.Tx) error {
-		rec, d, err := getVisible(ctx, tx, "subnet", id, true, subnetNotFound(id))
+		rec, d, err := lockOwned(ctx, tx, "subnet", id, "update", ifRev, subnetNotFound(id))
 		if err != nil {
-			return err
-		}
-		if err := ownerOnly(ctx, rec, "update"); err != nil {
-			return err
-		}
-		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		sub, err := parseSubnet(d)
@@ -572,14 +566,8 @@ func gatewayFree(ctx context.Context, tx store.Tx, sub *subnet) error {
 // Delete removes a subnet unless user ports hold addresses on it.
 func (s Subnets) Delete(ctx context.Context, id string, ifRev int64) error {
 	return s.st.Update(ctx, func(tx store.Tx) error {
-		rec, d, err := getVisible(ctx, tx, "subnet", id, true, subnetNotFound(id))
+		_, d, err := lockOwned(ctx, tx, "subnet", id, "delete", ifRev, subnetNotFound(id))
 		if err != nil {
-			return err
-		}
-		if err := ownerOnly(ctx, rec, "delete"); err != nil {
-			return err
-		}
-		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		allocs, err := tx.IPs(ctx, id)
