@@ -9,7 +9,6 @@ import (
 	"muon/internal/ml2"
 	"muon/internal/record"
 	"muon/internal/resource"
-	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -263,14 +262,8 @@ func (f FloatingIPs) List(ctx context.Context, q *resource.Query) ([]resource.Do
 func (f FloatingIPs) Update(ctx context.Context, id string, patch resource.Doc, ifRev int64) (resource.Doc, error) {
 	var out resource.Doc
 	err := f.core.Update(ctx, func(tx store.Tx) error {
-		rec, d, err := ml2.Visible(ctx, tx, "floatingip", id, true, fipNotFound(id))
+		rec, d, err := ml2.LockOwned(ctx, tx, "floatingip", id, "update", ifRev, fipNotFound(id))
 		if err != nil {
-			return err
-		}
-		if err := ml2.OwnerOnly(ctx, rec, "update"); err != nil {
-			return err
-		}
-		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		before := rec.Doc
@@ -309,14 +302,8 @@ func (f FloatingIPs) Update(ctx context.Context, id string, patch resource.Doc, 
 // association go with it.
 func (f FloatingIPs) Delete(ctx context.Context, id string, ifRev int64) error {
 	return f.core.Update(ctx, func(tx store.Tx) error {
-		rec, d, err := ml2.Visible(ctx, tx, "floatingip", id, true, fipNotFound(id))
+		_, d, err := ml2.LockOwned(ctx, tx, "floatingip", id, "delete", ifRev, fipNotFound(id))
 		if err != nil {
-			return err
-		}
-		if err := ml2.OwnerOnly(ctx, rec, "delete"); err != nil {
-			return err
-		}
-		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		return f.deleteFIP(ctx, tx, d)

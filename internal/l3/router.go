@@ -14,7 +14,6 @@ import (
 	"muon/internal/ml2"
 	"muon/internal/record"
 	"muon/internal/resource"
-	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
@@ -285,14 +284,8 @@ func (r Routers) List(ctx context.Context, q *resource.Query) ([]resource.Doc, e
 func (r Routers) Update(ctx context.Context, id string, patch resource.Doc, ifRev int64) (resource.Doc, error) {
 	var out resource.Doc
 	err := r.core.Update(ctx, func(tx store.Tx) error {
-		rec, d, err := ml2.Visible(ctx, tx, "router", id, true, routerNotFound(id))
+		rec, d, err := ml2.LockOwned(ctx, tx, "router", id, "update", ifRev, routerNotFound(id))
 		if err != nil {
-			return err
-		}
-		if err := ml2.OwnerOnly(ctx, rec, "update"); err != nil {
-			return err
-		}
-		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		before := rec.Doc
@@ -368,14 +361,8 @@ func (p *Plugin) checkModes(d, patch resource.Doc) error {
 // Delete removes a router without interfaces, and its gateway port.
 func (r Routers) Delete(ctx context.Context, id string, ifRev int64) error {
 	return r.core.Update(ctx, func(tx store.Tx) error {
-		rec, d, err := ml2.Visible(ctx, tx, "router", id, true, routerNotFound(id))
+		_, d, err := ml2.LockOwned(ctx, tx, "router", id, "delete", ifRev, routerNotFound(id))
 		if err != nil {
-			return err
-		}
-		if err := ml2.OwnerOnly(ctx, rec, "delete"); err != nil {
-			return err
-		}
-		if err := stdattr.CheckRevision(d, ifRev); err != nil {
 			return err
 		}
 		if len(resource.Strings(d["interfaces"])) > 0 {

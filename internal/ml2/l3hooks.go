@@ -133,3 +133,9 @@ func (p *Plugin) beforeNetworkDelete(ctx context.Context, tx store.Tx, d resourc
 	}
 	return p.networkDelete(ctx, tx, d)
 }
+
+// LockOwned reads and locks a record for its owner's update or delete,
+// with If-Match (see lockOwned).
+func LockOwned(ctx context.Context, tx store.Tx, kind, id, action string, ifRev int64, nf *fault.Error) (*store.Record, resource.Doc, error) {
+	return lockOwned(ctx, tx, kind, id, action, ifRev, nf)
+}
