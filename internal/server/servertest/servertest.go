@@ -24,6 +24,7 @@ import (
 
 	"muon/internal/identity"
 	"muon/internal/server"
+	"muon/internal/store"
 )
 
 // Env is one running server.
@@ -56,30 +57,36 @@ func Start(t testing.TB, kind string, edit func(*server.Config)) *Env {
 	cfg := server.DefaultConfig(t.TempDir())
 	cfg.SQLiteSynchronous = "NORMAL"
 	cfg.Auth = "noauth"
-	if kind == "postgres" {
-		cfg.Database = freshPostgres(t)
-	} else {
-		cfg.Database = filepath.Join(t.TempDir(), "muon.db")
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	ctx := context.Background()
-	st, err := server.OpenStore(ctx, cfg)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	h, err := server.New(cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		st.Close()
-		t.Fatalf("server: %v", err)
-	}
+	st, h := build(t, kind, &cfg, edit)
 	srv := httptest.NewServer(h.API)
 	t.Cleanup(func() {
 		srv.Close()
 		st.Close()
 	})
 	return &Env{Store: kind, URL: srv.URL, cfg: cfg}
+}
+
+// build opens a fresh database of the store kind and the servers over it.
+func build(t testing.TB, kind string, cfg *server.Config, edit func(*server.Config)) (store.Store, *server.Servers) {
+	t.Helper()
+	if kind == "postgres" {
+		cfg.Database = freshPostgres(t)
+	} else {
+		cfg.Database = filepath.Join(t.TempDir(), "muon.db")
+	}
+	if edit != nil {
+		edit(cfg)
+	}
+	st, err := server.OpenStore(context.Background(), *cfg)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	h, err := server.New(*cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		st.Close()
+		t.Fatalf("server: %v", err)
+	}
+	return st, h
 }
 
 // freshPostgres creates a database for one test and drops it afterwards.
@@ -175,25 +182,8 @@ func StartCloud(t testing.TB, kind string, edit func(*server.Config)) *Cloud {
 	cfg.Auth = "keystone"
 	cfg.PublicURL = "http://" + apiSrv.Listener.Addr().String()
 	cfg.IdentityPublicURL = "http://" + idSrv.Listener.Addr().String()
-	if kind == "postgres" {
-		cfg.Database = freshPostgres(t)
-	} else {
-		cfg.Database = filepath.Join(t.TempDir(), "muon.db")
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	ctx := context.Background()
-	st, err := server.OpenStore(ctx, cfg)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	h, err := server.New(cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		st.Close()
-		t.Fatalf("server: %v", err)
-	}
-	boot, err := identity.Bootstrap(ctx, st, identity.BootstrapOptions{AdminPassword: "admin-pw", DemoPassword: "demo-pw", ReaderPassword: "reader-pw"})
+	st, h := build(t, kind, &cfg, edit)
+	boot, err := identity.Bootstrap(context.Background(), st, identity.BootstrapOptions{AdminPassword: "admin-pw", DemoPassword: "demo-pw", ReaderPassword: "reader-pw"})
 	if err != nil {
 		st.Close()
 		t.Fatalf("bootstrap: %v", err)
