@@ -14,6 +14,7 @@ import (
 
 	"muon/internal/auth"
 	"muon/internal/fault"
+	"muon/internal/feature"
 	"muon/internal/resource"
 )
 
@@ -76,7 +77,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return b, nil
 }
 
-func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *Service) error {
+func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *feature.Service) error {
 	res := svc.Res
 	q, err := res.ParseQuery(r.URL.Query())
 	if err != nil {
@@ -169,7 +170,7 @@ func selfURL(r *http.Request) string {
 	return scheme + "://" + r.Host + r.URL.Path
 }
 
-func (s *Server) show(w http.ResponseWriter, r *http.Request, svc *Service) error {
+func (s *Server) show(w http.ResponseWriter, r *http.Request, svc *feature.Service) error {
 	d, err := s.showable(r.Context(), svc, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -186,7 +187,7 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request, svc *Service) erro
 	return nil
 }
 
-func (s *Server) create(w http.ResponseWriter, r *http.Request, svc *Service) error {
+func (s *Server) create(w http.ResponseWriter, r *http.Request, svc *feature.Service) error {
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return err
@@ -263,7 +264,7 @@ func ifMatch(r *http.Request) (int64, error) {
 	return rev, nil
 }
 
-func (s *Server) update(w http.ResponseWriter, r *http.Request, svc *Service) error {
+func (s *Server) update(w http.ResponseWriter, r *http.Request, svc *feature.Service) error {
 	rev, err := ifMatch(r)
 	if err != nil {
 		return err
@@ -296,7 +297,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, svc *Service) er
 	return nil
 }
 
-func (s *Server) delete(w http.ResponseWriter, r *http.Request, svc *Service) error {
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, svc *feature.Service) error {
 	rev, err := ifMatch(r)
 	if err != nil {
 		return err
@@ -316,7 +317,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, svc *Service) er
 	return nil
 }
 
-func (s *Server) action(w http.ResponseWriter, r *http.Request, svc *Service, name string, act Action) error {
+func (s *Server) action(w http.ResponseWriter, r *http.Request, svc *feature.Service, name string, act feature.Action) error {
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return err
@@ -334,7 +335,7 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, svc *Service, na
 
 // Tags: /v2.0/{collection}/{id}/tags[/{tag}].
 
-func (s *Server) tagged(r *http.Request, svc *Service) ([]string, error) {
+func (s *Server) tagged(r *http.Request, svc *feature.Service) ([]string, error) {
 	d, err := s.showable(r.Context(), svc, r.PathValue("id"))
 	if err != nil {
 		return nil, err
@@ -361,7 +362,7 @@ func validTag(t string) error {
 	return nil
 }
 
-func (s *Server) editTags(r *http.Request, svc *Service, edit func([]string) ([]string, error)) ([]string, error) {
+func (s *Server) editTags(r *http.Request, svc *feature.Service, edit func([]string) ([]string, error)) ([]string, error) {
 	if _, err := s.tagged(r, svc); err != nil {
 		return nil, err
 	}
@@ -371,7 +372,7 @@ func (s *Server) editTags(r *http.Request, svc *Service, edit func([]string) ([]
 	return s.tags.SetTags(r.Context(), svc.Res.Name, r.PathValue("id"), edit)
 }
 
-func (s *Server) getTags(w http.ResponseWriter, r *http.Request, svc *Service) error {
+func (s *Server) getTags(w http.ResponseWriter, r *http.Request, svc *feature.Service) error {
 	tags, err := s.tagged(r, svc)
 	if err != nil {
 		return err
@@ -380,7 +381,7 @@ func (s *Server) getTags(w http.ResponseWriter, r *http.Request, svc *Service) e
 	return nil
 }
 
-func (s *Server) replaceTags(w http.ResponseWriter, r *http.Request, svc *Service) error {
+func (s *Server) replaceTags(w http.ResponseWriter, r *http.Request, svc *feature.Service) error {
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return err
@@ -404,7 +405,7 @@ func (s *Server) replaceTags(w http.ResponseWriter, r *http.Request, svc *Servic
 	return nil
 }
 
-func (s *Server) clearTags(w http.ResponseWriter, r *http.Request, svc *Service) error {
+func (s *Server) clearTags(w http.ResponseWriter, r *http.Request, svc *feature.Service) error {
 	if _, err := s.editTags(r, svc, func([]string) ([]string, error) { return nil, nil }); err != nil {
 		return err
 	}
@@ -412,7 +413,7 @@ func (s *Server) clearTags(w http.ResponseWriter, r *http.Request, svc *Service)
 	return nil
 }
 
-func (s *Server) hasTag(w http.ResponseWriter, r *http.Request, svc *Service) error {
+func (s *Server) hasTag(w http.ResponseWriter, r *http.Request, svc *feature.Service) error {
 	tags, err := s.tagged(r, svc)
 	if err != nil {
 		return err
@@ -425,7 +426,7 @@ func (s *Server) hasTag(w http.ResponseWriter, r *http.Request, svc *Service) er
 	return nil
 }
 
-func (s *Server) addTag(w http.ResponseWriter, r *http.Request, svc *Service) error {
+func (s *Server) addTag(w http.ResponseWriter, r *http.Request, svc *feature.Service) error {
 	tag := r.PathValue("tag")
 	if err := validTag(tag); err != nil {
 		return err
@@ -442,7 +443,7 @@ func (s *Server) addTag(w http.ResponseWriter, r *http.Request, svc *Service) er
 	return nil
 }
 
-func (s *Server) removeTag(w http.ResponseWriter, r *http.Request, svc *Service) error {
+func (s *Server) removeTag(w http.ResponseWriter, r *http.Request, svc *feature.Service) error {
 	tag := r.PathValue("tag")
 	if _, err := s.editTags(r, svc, func(tags []string) ([]string, error) {
 		i := slices.Index(tags, tag)

@@ -7,19 +7,13 @@ import (
 
 	"muon/internal/auth"
 	"muon/internal/fault"
+	"muon/internal/feature"
 	"muon/internal/resource"
 )
 
-// Targeter adds to policy targets what the documents alone do not carry:
-// for subnets and ports, the parent network's owner and whether the caller
-// sees it shared ("network:project_id", "network:tenant_id", "shared").
-type Targeter interface {
-	Targets(ctx context.Context, docs []resource.Doc) ([]map[string]any, error)
-}
-
 // targets builds the policy targets of documents.
-func (s *Server) targets(ctx context.Context, svc *Service, docs []resource.Doc) ([]map[string]any, error) {
-	if t, ok := svc.Backend.(Targeter); ok {
+func (s *Server) targets(ctx context.Context, svc *feature.Service, docs []resource.Doc) ([]map[string]any, error) {
+	if t, ok := svc.Backend.(feature.Targeter); ok {
 		return t.Targets(ctx, docs)
 	}
 	out := make([]map[string]any, len(docs))
@@ -48,7 +42,7 @@ func (s *Server) cred(r *http.Request) *auth.Credentials { return auth.FromConte
 
 // readable filters documents to those get_<resource> allows and hides the
 // attributes its attribute rules refuse.
-func (s *Server) readable(ctx context.Context, svc *Service, docs []resource.Doc) ([]resource.Doc, error) {
+func (s *Server) readable(ctx context.Context, svc *feature.Service, docs []resource.Doc) ([]resource.Doc, error) {
 	if s.policy == nil || len(docs) == 0 {
 		return docs, nil
 	}
@@ -57,7 +51,7 @@ func (s *Server) readable(ctx context.Context, svc *Service, docs []resource.Doc
 		return nil, err
 	}
 	cred := auth.FromContext(ctx)
-	action := "get_" + svc.policyName()
+	action := "get_" + policyName(svc)
 	guarded := s.guardedAttrs(svc, action)
 	out := docs[:0:0]
 	for i, d := range docs {
@@ -85,7 +79,7 @@ func withoutKey(d resource.Doc, k string) resource.Doc {
 }
 
 // guardedAttrs lists the attributes with an "<action>:<attr>" rule.
-func (s *Server) guardedAttrs(svc *Service, action string) []string {
+func (s *Server) guardedAttrs(svc *feature.Service, action string) []string {
 	var out []string
 	for _, a := range svc.Res.Attrs {
 		if s.policy.Has(action + ":" + a.Name) {
@@ -144,7 +138,7 @@ func (s *Server) authorize(ctx context.Context, action string, t map[string]any,
 
 // visibleOne reads one document and applies get policy: 404 when the
 // caller may not see it.
-func (s *Server) visibleOne(ctx context.Context, svc *Service, id string) (resource.Doc, map[string]any, error) {
+func (s *Server) visibleOne(ctx context.Context, svc *feature.Service, id string) (resource.Doc, map[string]any, error) {
 	d, err := svc.Backend.Get(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -156,14 +150,14 @@ func (s *Server) visibleOne(ctx context.Context, svc *Service, id string) (resou
 	if err != nil {
 		return nil, nil, err
 	}
-	if !s.policy.Enforce("get_"+svc.policyName(), ts[0], auth.FromContext(ctx)) {
+	if !s.policy.Enforce("get_"+policyName(svc), ts[0], auth.FromContext(ctx)) {
 		return nil, nil, notFoundFor(svc, id)
 	}
 	return d, ts[0], nil
 }
 
 // notFoundFor is the 404 a resource answers for an id.
-func notFoundFor(svc *Service, id string) error {
+func notFoundFor(svc *feature.Service, id string) error {
 	name := svc.Res.Name
 	typ := ""
 	for part := range strings.SplitSeq(name, "_") {
@@ -177,7 +171,7 @@ func notFoundFor(svc *Service, id string) error {
 func (s *Server) seesAll(c *auth.Credentials) bool { return s.policy != nil || c.Admin() }
 
 // showable reads one document the caller may see, attributes hidden.
-func (s *Server) showable(ctx context.Context, svc *Service, id string) (resource.Doc, error) {
+func (s *Server) showable(ctx context.Context, svc *feature.Service, id string) (resource.Doc, error) {
 	d, _, err := s.visibleOne(ctx, svc, id)
 	if err != nil {
 		return nil, err
@@ -186,7 +180,7 @@ func (s *Server) showable(ctx context.Context, svc *Service, id string) (resourc
 }
 
 // hide drops the attributes get policy refuses the caller.
-func (s *Server) hide(ctx context.Context, svc *Service, d resource.Doc) (resource.Doc, error) {
+func (s *Server) hide(ctx context.Context, svc *feature.Service, d resource.Doc) (resource.Doc, error) {
 	out, err := s.readable(ctx, svc, []resource.Doc{d})
 	if err != nil {
 		return nil, err
@@ -205,7 +199,7 @@ func fmtID(d resource.Doc) string {
 // authorizeCreate checks create_<resource> on a prepared document; the
 // project defaults to the caller's. It returns the policy target, which
 // also serves to shape the created document for the caller.
-func (s *Server) authorizeCreate(ctx context.Context, svc *Service, d resource.Doc, attrs []string) (map[string]any, error) {
+func (s *Server) authorizeCreate(ctx context.Context, svc *feature.Service, d resource.Doc, attrs []string) (map[string]any, error) {
 	if s.policy == nil {
 		return nil, nil
 	}
@@ -227,12 +221,12 @@ func (s *Server) authorizeCreate(ctx context.Context, svc *Service, d resource.D
 			return ts[0], nil
 		}
 	}
-	return ts[0], s.authorize(ctx, "create_"+svc.policyName(), ts[0], attrs)
+	return ts[0], s.authorize(ctx, "create_"+policyName(svc), ts[0], attrs)
 }
 
 // createdView shapes a document just created for its creator, with the
 // target its create was authorised on: get policy decides what it sees.
-func (s *Server) createdView(ctx context.Context, svc *Service, d resource.Doc, t map[string]any) (resource.Doc, bool) {
+func (s *Server) createdView(ctx context.Context, svc *feature.Service, d resource.Doc, t map[string]any) (resource.Doc, bool) {
 	if s.policy == nil {
 		return d, true
 	}
@@ -246,7 +240,7 @@ func (s *Server) createdView(ctx context.Context, svc *Service, d resource.Doc, 
 		t["tenant_id"] = d["project_id"]
 	}
 	cred := auth.FromContext(ctx)
-	action := "get_" + svc.policyName()
+	action := "get_" + policyName(svc)
 	if !s.policy.Enforce(action, t, cred) {
 		return nil, false
 	}
@@ -261,7 +255,7 @@ func (s *Server) createdView(ctx context.Context, svc *Service, d resource.Doc, 
 // authorizeChange checks an update, delete or member action on a visible
 // resource (404 when the caller may not see it); patch, if any, is merged
 // into the target as Neutron does.
-func (s *Server) authorizeChange(ctx context.Context, svc *Service, action, id string, patch resource.Doc, attrs []string) error {
+func (s *Server) authorizeChange(ctx context.Context, svc *feature.Service, action, id string, patch resource.Doc, attrs []string) error {
 	if s.policy == nil {
 		return nil
 	}
@@ -284,7 +278,7 @@ func (s *Server) authorizeChange(ctx context.Context, svc *Service, action, id s
 		t = ts[0]
 	}
 	if strings.HasSuffix(action, "_") {
-		action += svc.policyName()
+		action += policyName(svc)
 	}
 	return s.authorize(ctx, action, t, attrs)
 }

@@ -13,23 +13,9 @@ import (
 	"time"
 
 	"muon/internal/fault"
+	"muon/internal/feature"
 	"muon/internal/policy"
-	"muon/internal/resource"
 )
-
-// Backend is the plugin behind one resource.
-type Backend interface {
-	// Create makes all the documents or none.
-	Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error)
-	Get(ctx context.Context, id string) (resource.Doc, error)
-	// List returns the documents the caller may see; it may use the
-	// query to narrow its reads, the api applies the query in full.
-	List(ctx context.Context, q *resource.Query) ([]resource.Doc, error)
-	// Update applies a validated patch; ifRev, when not negative, must be
-	// the current revision_number.
-	Update(ctx context.Context, id string, patch resource.Doc, ifRev int64) (resource.Doc, error)
-	Delete(ctx context.Context, id string, ifRev int64) error
-}
 
 // Tagger changes a resource's tags (standard-attr-tag).
 type Tagger interface {
@@ -38,76 +24,35 @@ type Tagger interface {
 	SetTags(ctx context.Context, kind, id string, edit func(tags []string) ([]string, error)) ([]string, error)
 }
 
-// Action is a member action such as PUT /subnetpools/{id}/add_prefixes.
-type Action func(ctx context.Context, id string, body []byte) (any, error)
-
-// Service is one resource served by the API.
-type Service struct {
-	Res     *resource.Resource
-	Backend Backend
-	// ReadOnly resources answer list and show only.
-	ReadOnly bool
-	// NoBulk refuses list bodies on create.
-	NoBulk bool
-	// NoUpdate resources have no PUT (405), like Neutron's whose
-	// attributes are all set on create (metering labels).
-	NoUpdate bool
-	Actions  map[string]Action
-	// Parent makes this a sub-collection of the parent's members:
-	// /v2.0/{parent collection}/{parent_id}/{collection}; ParentID gives
-	// the backend the parent's id, and policy names the actions
-	// "<verb>_<parent>_<resource>" (create_floatingip_port_forwarding).
-	Parent *resource.Resource
-	// PathPrefix puts the collection under a path, as Neutron's extensions
-	// with a collection prefix do: "metering/" serves
-	// /v2.0/metering/metering-labels.
-	PathPrefix string
-}
-
-type parentKey struct{}
-
-// ParentID is the parent's id of a sub-collection request, or "".
-func ParentID(ctx context.Context) string {
-	id, _ := ctx.Value(parentKey{}).(string)
-	return id
-}
-
 // policyName is the resource's name in policy rule names.
-func (svc *Service) policyName() string {
+func policyName(svc *feature.Service) string {
 	if svc.Parent != nil {
 		return svc.Parent.Name + "_" + svc.Res.Name
 	}
 	return svc.Res.Name
 }
 
-// Extension is one entry of GET /v2.0/extensions.
-type Extension struct {
-	Alias       string `json:"alias"`
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Updated     string `json:"updated"`
-	Links       []any  `json:"links"`
-}
-
 // Server is the Networking API.
 type Server struct {
 	log        *slog.Logger
-	services   []*Service
+	services   []*feature.Service
 	tags       Tagger
-	extensions []Extension
+	extensions []feature.Extension
 	maxBody    int64
 	policy     *policy.Enforcer
 	feed       Feed
-	hosts      Hosts
 	mux        *http.ServeMux
 }
 
 // Config assembles a Server.
 type Config struct {
-	Log        *slog.Logger
-	Services   []*Service
+	Log      *slog.Logger
+	Services []*feature.Service
+	// Routes are the features' other requests (schedulers, the agent
+	// channel).
+	Routes     []feature.Route
 	Tags       Tagger
-	Extensions []Extension
+	Extensions []feature.Extension
 	// MaxBody limits request bodies (Neutron's max_request_body_size).
 	MaxBody int64
 	// Auth wraps the API routes (noauth or Keystone token validation).
@@ -119,11 +64,6 @@ type Config struct {
 	Policy *policy.Enforcer
 	// Feed serves /muon/v1/changes when set.
 	Feed Feed
-	// DHCP serves the dhcp_agent_scheduler routes when set.
-	DHCP DHCPScheduler
-	// Hosts serves the agent channel (/muon/v1/agents/heartbeat,
-	// /muon/v1/hosts/...) when set.
-	Hosts Hosts
 }
 
 // New builds the API server's handler.
@@ -136,7 +76,6 @@ func New(cfg Config) *Server {
 		maxBody:    cfg.MaxBody,
 		policy:     cfg.Policy,
 		feed:       cfg.Feed,
-		hosts:      cfg.Hosts,
 		mux:        http.NewServeMux(),
 	}
 	if s.maxBody == 0 {
@@ -159,14 +98,11 @@ func New(cfg Config) *Server {
 		writeJSON(w, http.StatusOK, map[string]any{"service_providers": []any{}})
 		return nil
 	}))
-	if cfg.DHCP != nil {
-		s.routeDHCP(api, cfg.DHCP)
+	for _, rt := range cfg.Routes {
+		api.HandleFunc(rt.Pattern, s.handle(func(w http.ResponseWriter, r *http.Request) error { return s.serveRoute(w, r, rt) }))
 	}
 	if cfg.Feed != nil {
 		api.HandleFunc("GET /muon/v1/changes", s.handle(s.changes))
-	}
-	if cfg.Hosts != nil {
-		s.routeHosts(api)
 	}
 	api.HandleFunc("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return errNotFoundPath(r)
@@ -200,25 +136,30 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (s *Server) route(mux *http.ServeMux, svc *Service) {
+func (s *Server) route(mux *http.ServeMux, svc *feature.Service) {
 	base := "/v2.0/" + svc.PathPrefix + svc.Res.Collection
-	handle := s.handle
+	// on is the service a request sees: a sub-collection's backend bound
+	// to the parent the path names.
+	on := func(r *http.Request) *feature.Service { return svc }
 	if svc.Parent != nil {
 		base = "/v2.0/" + svc.Parent.Collection + "/{parent_id}/" + svc.Res.Collection
-		handle = func(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
-			return s.handle(func(w http.ResponseWriter, r *http.Request) error {
-				return fn(w, r.WithContext(context.WithValue(r.Context(), parentKey{}, r.PathValue("parent_id"))))
-			})
+		on = func(r *http.Request) *feature.Service {
+			c := *svc
+			c.Backend = bound{sub: svc.Sub, parent: r.PathValue("parent_id")}
+			return &c
 		}
 	}
-	mux.HandleFunc("GET "+base, handle(func(w http.ResponseWriter, r *http.Request) error { return s.list(w, r, svc) }))
-	mux.HandleFunc("GET "+base+"/{id}", handle(func(w http.ResponseWriter, r *http.Request) error { return s.show(w, r, svc) }))
+	handle := func(fn func(http.ResponseWriter, *http.Request, *feature.Service) error) http.HandlerFunc {
+		return s.handle(func(w http.ResponseWriter, r *http.Request) error { return fn(w, r, on(r)) })
+	}
+	mux.HandleFunc("GET "+base, handle(s.list))
+	mux.HandleFunc("GET "+base+"/{id}", handle(s.show))
 	if !svc.ReadOnly {
-		mux.HandleFunc("POST "+base, handle(func(w http.ResponseWriter, r *http.Request) error { return s.create(w, r, svc) }))
+		mux.HandleFunc("POST "+base, handle(s.create))
 		if !svc.NoUpdate {
-			mux.HandleFunc("PUT "+base+"/{id}", handle(func(w http.ResponseWriter, r *http.Request) error { return s.update(w, r, svc) }))
+			mux.HandleFunc("PUT "+base+"/{id}", handle(s.update))
 		}
-		mux.HandleFunc("DELETE "+base+"/{id}", handle(func(w http.ResponseWriter, r *http.Request) error { return s.delete(w, r, svc) }))
+		mux.HandleFunc("DELETE "+base+"/{id}", handle(s.delete))
 	}
 	// Other methods on a known path are 405, as in Neutron (not the
 	// catch-all 404).

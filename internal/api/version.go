@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"muon/internal/fault"
+	"muon/internal/feature"
 )
 
 func (s *Server) versions(w http.ResponseWriter, r *http.Request) error {
@@ -36,7 +37,7 @@ func (s *Server) versionV2(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) listExtensions(w http.ResponseWriter, r *http.Request) error {
 	exts := s.extensions
 	if exts == nil {
-		exts = []Extension{}
+		exts = []feature.Extension{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"extensions": exts})
 	return nil

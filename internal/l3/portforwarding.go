@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"muon/internal/api"
 	"muon/internal/fault"
 	"muon/internal/ml2"
 	"muon/internal/record"
@@ -26,8 +25,7 @@ func pfNotFound(id string) *fault.Error {
 // Targets gives policy the port forwardings with their floating IP's
 // project ("ext_parent:project_id"); a floating IP the caller cannot see
 // is a 404.
-func (pf PortForwardings) Targets(ctx context.Context, docs []resource.Doc) ([]map[string]any, error) {
-	fipID := api.ParentID(ctx)
+func (pf PortForwardings) Targets(ctx context.Context, fipID string, docs []resource.Doc) ([]map[string]any, error) {
 	var project string
 	err := pf.core.View(ctx, func(tx store.Tx) error {
 		rec, _, err := ml2.Visible(ctx, tx, "floatingip", fipID, false, fipNotFound(fipID))
@@ -53,8 +51,7 @@ func (pf PortForwardings) Targets(ctx context.Context, docs []resource.Doc) ([]m
 }
 
 // Create adds port forwardings to a floating IP.
-func (pf PortForwardings) Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error) {
-	fipID := api.ParentID(ctx)
+func (pf PortForwardings) Create(ctx context.Context, fipID string, docs []resource.Doc) ([]resource.Doc, error) {
 	out := make([]resource.Doc, 0, len(docs))
 	err := pf.core.Update(ctx, func(tx store.Tx) error {
 		out = out[:0]
@@ -249,19 +246,18 @@ func (p *Plugin) getPF(ctx context.Context, tx store.Tx, fipID, id string, lock 
 }
 
 // Get shows one port forwarding.
-func (pf PortForwardings) Get(ctx context.Context, id string) (resource.Doc, error) {
+func (pf PortForwardings) Get(ctx context.Context, fipID, id string) (resource.Doc, error) {
 	var d resource.Doc
 	err := pf.core.View(ctx, func(tx store.Tx) error {
 		var err error
-		_, d, _, _, err = pf.getPF(ctx, tx, api.ParentID(ctx), id, false)
+		_, d, _, _, err = pf.getPF(ctx, tx, fipID, id, false)
 		return err
 	})
 	return d, err
 }
 
 // List returns a floating IP's port forwardings.
-func (pf PortForwardings) List(ctx context.Context, q *resource.Query) ([]resource.Doc, error) {
-	fipID := api.ParentID(ctx)
+func (pf PortForwardings) List(ctx context.Context, fipID string, q *resource.Query) ([]resource.Doc, error) {
 	var out []resource.Doc
 	err := pf.core.View(ctx, func(tx store.Tx) error {
 		if _, _, err := ml2.Visible(ctx, tx, "floatingip", fipID, false, fipNotFound(fipID)); err != nil {
@@ -275,8 +271,7 @@ func (pf PortForwardings) List(ctx context.Context, q *resource.Query) ([]resour
 }
 
 // Update changes a port forwarding; its keys are claimed anew.
-func (pf PortForwardings) Update(ctx context.Context, id string, patch resource.Doc, ifRev int64) (resource.Doc, error) {
-	fipID := api.ParentID(ctx)
+func (pf PortForwardings) Update(ctx context.Context, fipID, id string, patch resource.Doc, ifRev int64) (resource.Doc, error) {
 	var out resource.Doc
 	err := pf.core.Update(ctx, func(tx store.Tx) error {
 		rec, d, frec, fd, err := pf.getPF(ctx, tx, fipID, id, true)
@@ -333,8 +328,7 @@ func (p *Plugin) saveDoc(ctx context.Context, tx store.Tx, rec *store.Record, d 
 }
 
 // Delete removes a port forwarding.
-func (pf PortForwardings) Delete(ctx context.Context, id string, ifRev int64) error {
-	fipID := api.ParentID(ctx)
+func (pf PortForwardings) Delete(ctx context.Context, fipID, id string, ifRev int64) error {
 	return pf.core.Update(ctx, func(tx store.Tx) error {
 		rec, _, frec, _, err := pf.getPF(ctx, tx, fipID, id, true)
 		if err != nil {

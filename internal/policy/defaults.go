@@ -6,30 +6,43 @@ package policy
 // names (owner, admin_or_owner, network_owner, ...) are kept with their
 // old meaning so that operators' policy files that use them still work.
 const (
-	admin          = "rule:context_is_admin"
+	admin          = Admin
 	advsvc         = "rule:context_is_advsvc"
 	anyone         = "rule:regular_user"
-	adminOrMember  = "rule:admin_or_project_member"
-	adminOrReader  = "rule:admin_or_project_reader"
+	adminOrMember  = AdminOrMember
+	adminOrReader  = AdminOrReader
 	netOwnerMember = "rule:admin_or_network_owner_member"
 )
 
-// Defaults returns Muon's built-in rules (rule name -> rule text), a fresh
+// The personas features write their default rules with.
+const (
+	Admin         = "rule:context_is_admin"
+	AdminOrMember = "rule:admin_or_project_member"
+	AdminOrReader = "rule:admin_or_project_reader"
+)
+
+// Rules collects default rules (rule name -> rule text).
+type Rules map[string]string
+
+// Add gives each name the rule; a name added twice panics.
+func (r Rules) Add(rule string, names ...string) {
+	for _, n := range names {
+		if _, dup := r[n]; dup {
+			panic("policy: default rule defined twice: " + n)
+		}
+		r[n] = rule
+	}
+}
+
+// Defaults returns the core's built-in rules (rule name -> rule text), a fresh
 // map on each call. They express Neutron's Zed defaults read with the new
 // personas: admin may do anything; project readers read, project members
 // write; network owners manage addresses on their networks and see and
 // delete other projects' ports on them; shared and external networks are
 // visible to all; provider, segment and binding details are admin-only.
 func Defaults() map[string]string {
-	defaults := map[string]string{}
-	add := func(rule string, names ...string) {
-		for _, n := range names {
-			if _, dup := defaults[n]; dup {
-				panic("policy: default rule defined twice: " + n)
-			}
-			defaults[n] = rule
-		}
-	}
+	defaults := Rules{}
+	add := defaults.Add
 
 	// Who the caller is.
 	add("role:admin", "context_is_admin")
@@ -114,7 +127,6 @@ func Defaults() map[string]string {
 	// Admin-only resources.
 	add(admin, "create_segment", "get_segment", "update_segment", "delete_segment",
 		"get_network_ip_availability")
-	add(admin, "get_agent", "update_agent", "delete_agent")
 
 	// RBAC policies: members share their own objects, but only admins
 	// share with everyone ("*").
@@ -123,49 +135,6 @@ func Defaults() map[string]string {
 	add(admin+" or rule:restrict_wildcard", "create_rbac_policy:target_tenant",
 		"update_rbac_policy:target_tenant", "create_rbac_policy:target_project",
 		"update_rbac_policy:target_project")
-
-	// Security groups: a rule is its group owner's to make and delete;
-	// address groups are their project's.
-	add("field:security_groups:shared=True", "shared_security_group")
-	add(admin+" or project_id:%(security_group:project_id)s", "admin_or_sg_owner")
-	add("rule:owner or rule:admin_or_sg_owner", "admin_owner_or_sg_owner")
-	add("role:member and project_id:%(security_group:project_id)s", "sg_owner_member")
-	add("(role:reader or role:member) and project_id:%(security_group:project_id)s", "sg_owner_reader")
-	add(adminOrMember, "create_security_group", "update_security_group", "delete_security_group",
-		"create_security_group:tags", "update_security_group:tags", "delete_security_group:tags")
-	add(adminOrReader+" or rule:shared_security_group", "get_security_group", "get_security_group:tags")
-	add(admin+" or rule:sg_owner_member", "create_security_group_rule", "delete_security_group_rule")
-	add(adminOrReader+" or rule:sg_owner_reader", "get_security_group_rule")
-	add(adminOrMember, "create_address_group", "update_address_group", "delete_address_group",
-		"add_addresses", "remove_addresses")
-	add(adminOrReader, "get_address_group")
-
-	// Routers: their owners manage them; SNAT, chosen gateway addresses,
-	// HA and DVR are the admin's.
-	add(adminOrMember, "create_router", "update_router", "delete_router",
-		"create_router:external_gateway_info", "update_router:external_gateway_info",
-		"create_router:external_gateway_info:network_id", "update_router:external_gateway_info:network_id",
-		"add_router_interface", "remove_router_interface", "add_extraroutes", "remove_extraroutes")
-	add(adminOrReader, "get_router")
-	add(admin, "create_router:external_gateway_info:enable_snat", "update_router:external_gateway_info:enable_snat",
-		"create_router:external_gateway_info:external_fixed_ips", "update_router:external_gateway_info:external_fixed_ips",
-		"create_router:distributed", "update_router:distributed", "get_router:distributed",
-		"create_router:ha", "update_router:ha", "get_router:ha")
-
-	// Floating IPs: choosing the address is the admin's. Port forwardings
-	// are their floating IP's owner's ("ext_parent").
-	add(adminOrMember, "create_floatingip", "update_floatingip", "delete_floatingip")
-	add(adminOrReader, "get_floatingip")
-	add(admin, "create_floatingip:floating_ip_address")
-	add("role:member and project_id:%(ext_parent:project_id)s", "ext_parent_owner_member")
-	add("(role:reader or role:member) and project_id:%(ext_parent:project_id)s", "ext_parent_owner_reader")
-	add(admin+" or rule:ext_parent_owner_member", "create_floatingip_port_forwarding",
-		"update_floatingip_port_forwarding", "delete_floatingip_port_forwarding")
-	add(admin+" or rule:ext_parent_owner_reader", "get_floatingip_port_forwarding")
-
-	// Metering labels and their rules are the admin's alone.
-	add(admin, "create_metering_label", "get_metering_label", "delete_metering_label",
-		"create_metering_label_rule", "get_metering_label_rule", "delete_metering_label_rule")
 
 	// Quotas: the target's project_id is the project the quota is for.
 	add(adminOrReader, "get_quota")

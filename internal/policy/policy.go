@@ -28,11 +28,24 @@ type Enforcer struct {
 	rules map[string]*Rule
 }
 
-// New builds an enforcer from the defaults with overrides (rule name ->
-// rule text) replacing or adding rules. It fails on a rule that does not
-// parse and on rules that refer to each other in a cycle.
+// New builds an enforcer from the core's defaults with overrides (rule
+// name -> rule text) replacing or adding rules. It fails on a rule that
+// does not parse and on rules that refer to each other in a cycle.
 func New(overrides map[string]string) (*Enforcer, error) {
+	return Compile(nil, overrides)
+}
+
+// Compile builds an enforcer from the core's defaults, the features'
+// defaults and an operator's overrides, in that order. A feature's default
+// that names a core rule is an error.
+func Compile(features, overrides map[string]string) (*Enforcer, error) {
 	src := Defaults()
+	for name, rule := range features {
+		if _, dup := src[name]; dup {
+			return nil, fmt.Errorf("policy: default rule %q defined by the core and a feature", name)
+		}
+		src[name] = rule
+	}
 	maps.Copy(src, overrides)
 	e := &Enforcer{rules: make(map[string]*Rule, len(src))}
 	for _, name := range slices.Sorted(maps.Keys(src)) {
@@ -51,7 +64,7 @@ func New(overrides map[string]string) (*Enforcer, error) {
 // Load builds an enforcer from the defaults and an operator's policy file:
 // a YAML (or JSON) map of rule name to rule text. A value may also be
 // oslo's legacy list of lists, [["a", "b"], ["c"]] meaning (a and b) or c.
-func Load(path string) (*Enforcer, error) {
+func Load(path string, features map[string]string) (*Enforcer, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -77,7 +90,7 @@ func Load(path string) (*Enforcer, error) {
 			return nil, fmt.Errorf("policy: %s: rule %q: want a string, got %T", path, name, v)
 		}
 	}
-	e, err := New(overrides)
+	e, err := Compile(features, overrides)
 	if err != nil {
 		return nil, fmt.Errorf("%w (in %s)", err, path)
 	}

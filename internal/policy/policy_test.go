@@ -404,7 +404,7 @@ func TestLoad(t *testing.T) {
 			e, ok := cache[tt.file]
 			if !ok {
 				var err error
-				if e, err = Load(filepath.Join("testdata", tt.file)); err != nil {
+				if e, err = Load(filepath.Join("testdata", tt.file), nil); err != nil {
 					t.Fatal(err)
 				}
 				cache[tt.file] = e
@@ -432,13 +432,13 @@ func TestLoadErrors(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.body), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := Load(path)
+			_, err := Load(path, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Load = %v, want an error containing %q", err, tt.want)
 			}
 		})
 	}
-	if _, err := Load(filepath.Join(dir, "missing.yaml")); err == nil {
+	if _, err := Load(filepath.Join(dir, "missing.yaml"), nil); err == nil {
 		t.Error("Load of a missing file must fail")
 	}
 }

@@ -19,38 +19,49 @@ import (
 // Unlimited is the limit that never refuses.
 const Unlimited = -1
 
-// Defaults are Neutron's default quotas, by quota name.
-func Defaults() map[string]int64 {
-	return map[string]int64{
-		"network": 100, "subnet": 100, "port": 500, "subnetpool": Unlimited,
-		"router": 10, "floatingip": 50, "security_group": 10,
-		"security_group_rule": 100, "rbac_policy": 10,
-	}
+// Resource is one quota name, the store kind it counts, and its default
+// limit.
+type Resource struct {
+	Name    string
+	Kind    string
+	Default int64
 }
 
-// kinds maps a quota name to the store kind it counts.
-var kinds = map[string]string{"subnetpool": "subnetpool", "network": "network", "subnet": "subnet", "port": "port", "rbac_policy": "rbac_policy",
-	"security_group": "security_group", "security_group_rule": "security_group_rule",
-	"router": "router", "floatingip": "floatingip"}
+// Core are the core plugin's quotas with Neutron's defaults; features
+// add theirs (routers, security groups, ...).
+func Core() []Resource {
+	return []Resource{
+		{"network", "network", 100}, {"subnet", "subnet", 100}, {"port", "port", 500},
+		{"subnetpool", "subnetpool", Unlimited}, {"rbac_policy", "rbac_policy", 10},
+	}
+}
 
 // Engine reads and enforces quotas.
 type Engine struct {
 	defaults map[string]int64
+	kinds    map[string]string // quota name -> store kind
 }
 
-// New builds an engine; defaults override Neutron's where given.
-func New(defaults map[string]int64) (*Engine, error) {
-	d := Defaults()
-	for k, v := range defaults {
-		if _, ok := d[k]; !ok {
+// New builds an engine over the known resources; overrides change their
+// defaults (the [quotas] section).
+func New(resources []Resource, overrides map[string]int64) (*Engine, error) {
+	e := &Engine{defaults: map[string]int64{}, kinds: map[string]string{}}
+	for _, r := range resources {
+		if _, dup := e.defaults[r.Name]; dup || r.Name == "" || r.Kind == "" {
+			return nil, fmt.Errorf("quota: resource %q defined twice or without a kind", r.Name)
+		}
+		e.defaults[r.Name], e.kinds[r.Name] = r.Default, r.Kind
+	}
+	for k, v := range overrides {
+		if _, ok := e.defaults[k]; !ok {
 			return nil, fmt.Errorf("quota: unknown resource %q", k)
 		}
 		if v < Unlimited {
 			return nil, fmt.Errorf("quota: %s limit %d below -1", k, v)
 		}
-		d[k] = v
+		e.defaults[k] = v
 	}
-	return &Engine{defaults: d}, nil
+	return e, nil
 }
 
 // Names lists the quota names, sorted.
@@ -152,7 +163,7 @@ func (e *Engine) Check(ctx context.Context, tx store.Tx, name, project string, n
 	if limit == Unlimited {
 		return nil
 	}
-	used, err := tx.Count(ctx, store.Filter{Kind: kinds[name], Projects: []string{project}})
+	used, err := tx.Count(ctx, store.Filter{Kind: e.kinds[name], Projects: []string{project}})
 	if err != nil {
 		return err
 	}
@@ -219,15 +230,10 @@ func (e *Engine) Projects(ctx context.Context, tx store.Tx) ([]string, error) {
 	return out, nil
 }
 
-// Usage counts what a project holds, by quota name (0 for kinds not kept).
+// Usage counts what a project holds, by quota name.
 func (e *Engine) Usage(ctx context.Context, tx store.Tx, project string) (map[string]int64, error) {
 	out := make(map[string]int64, len(e.defaults))
-	for name := range e.defaults {
-		kind, ok := kinds[name]
-		if !ok {
-			out[name] = 0
-			continue
-		}
+	for name, kind := range e.kinds {
 		n, err := tx.Count(ctx, store.Filter{Kind: kind, Projects: []string{project}})
 		if err != nil {
 			return nil, err

@@ -12,14 +12,15 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
 
 	"muon/internal/agentapi"
+	"muon/internal/agents"
 	"muon/internal/server"
 	"muon/internal/server/servertest"
 )
 
 // fastAgents makes agents report every second and die after three.
 func fastAgents(c *server.Config) {
-	c.AgentReportInterval = 1
-	c.AgentDownTime = 3
+	o := c.Features["agents"].(*agents.Options)
+	o.ReportInterval, o.DownTime = 1, 3
 }
 
 // lbConf is a Linux bridge agent's configurations: VXLAN over tunnelIP

@@ -1,14 +1,13 @@
 package server
 
-import "muon/internal/api"
+import "muon/internal/feature"
 
-// extensions are the API extensions this build really serves, as GET
-// /v2.0/extensions reports them (aliases and names as Neutron's).
-func extensions() []api.Extension {
-	e := func(alias, name, desc, updated string) api.Extension {
-		return api.Extension{Alias: alias, Name: name, Description: desc, Updated: updated, Links: []any{}}
-	}
-	return []api.Extension{
+// coreExtensions are the API extensions the core serves, as GET
+// /v2.0/extensions reports them (aliases and names as Neutron's); each
+// feature adds its own.
+func coreExtensions() []feature.Extension {
+	e := feature.Ext
+	return []feature.Extension{
 		e("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes", "2016-02-10T10:00:00-00:00"),
 		e("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.", "2016-09-12T10:00:00-00:00"),
 		e("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources.", "2016-04-11T10:00:00-00:00"),
@@ -22,8 +21,6 @@ func extensions() []api.Extension {
 		e("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled.", "2016-09-09T09:09:09-09:09"),
 		e("empty-string-filtering", "Empty String Filtering Extension", "Allow filtering by attributes with empty string value", "2018-05-01T10:00:00-00:00"),
 		e("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering when listing ports", "2017-11-28T09:00:00-00:00"),
-		e("agent", "agent", "The agent management extension.", "2013-02-03T10:00:00-00:00"),
-		e("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents", "2013-02-07T10:00:00-00:00"),
 		e("binding", "Port Binding", "Expose port bindings of a virtual port to external application", "2014-02-03T10:00:00-00:00"),
 		e("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs", "2013-07-23T10:00:00-00:00"),
 		e("extra_dhcp_opt", "Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)", "2013-03-17T12:00:00-00:00"),
@@ -52,26 +49,6 @@ func extensions() []api.Extension {
 		e("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project", "2017-02-10T10:00:00-00:00"),
 		e("tag", "Tag support", "Enables to set tag on resources.", "2016-01-01T00:00:00-00:00"),
 		e("service-type", "Neutron Service Type Management", "API for retrieving service providers for Neutron advanced services", "2013-01-20T00:00:00-00:00"),
-		e("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.", "2012-07-20T10:00:00-00:00"),
-		e("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway", "2013-03-28T10:00:00-00:00"),
-		e("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router", "2013-02-01T10:00:00-00:00"),
-		e("extraroute-atomic", "Atomically add/remove extra routes", "Edit extra routes of a router on server side by atomically adding/removing extra routes", "2019-07-10T00:00:00-00:00"),
-		e("l3-ha", "HA Router extension", "Adds HA capability to routers.", "2014-04-26T00:00:00-00:00"),
-		e("dvr", "Distributed Virtual Router", "Enables configuration of Distributed Virtual Routers.", "2014-06-1T10:00:00-00:00"),
-		e("router-admin-state-down-before-update", "Enforce Router's Admin State Down Before Update Extension", "Ensure that the admin state of a router is down (admin_state_up=False) before updating the distributed attribute", "2018-10-24T00:00:00-00:00"),
-		e("router_availability_zone", "Router Availability Zone", "Availability zone support for router.", "2015-01-01T10:00:00-00:00"),
-		e("fip-port-details", "Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource", "2018-04-09T10:00:00-00:00"),
-		e("floating-ip-port-forwarding", "Floating IP Port Forwarding", "Provide port forwarding to floating IP.", "2018-07-04T10:00:00-00:00"),
-		e("floating-ip-port-forwarding-description", "Floating IP Port Forwarding new attribute description", "Add a description field to Port Forwarding rules", "2019-11-01T10:00:00-00:00"),
-		e("floating-ip-port-forwarding-port-ranges", "Floating IP Port Forwarding support port ranges", "Add suport to port ranges on floating IP port forwarding.", "2022-01-01T10:00:00-00:00"),
-		e("expose-port-forwarding-in-fip", "Expose Port Forwarding in FIP", "Expose Port Forwarding in FIP", "2018-07-04T10:00:00-00:00"),
-		e("security-group", "security-group", "The security groups extension.", "2012-10-05T10:00:00-00:00"),
-		e("stateful-security-group", "Stateful security group", "Indicates if the security group is stateful or not", "2019-11-26T09:00:00-00:00"),
-		e("address-group", "Address group", "Support address group", "2020-07-15T10:00:00-00:00"),
-		e("security-groups-remote-address-group", "Remote address group id field for security group rules", "Add new field of remote address group id in SG rules", "2020-08-25T10:00:00-00:00"),
-		e("security-groups-normalized-cidr", "Normalized CIDR field for security group rules", "Add new field with normalized remote_ip_prefix cidr in SG rule", "2020-07-28T10:00:00-00:00"),
-		e("metering", "Neutron Metering", "Neutron Metering extension.", "2013-06-12T10:00:00-00:00"),
-		e("metering_source_and_destination_fields", "Neutron Metering with source and destination filtering", "Neutron Metering extension that enables the use of source and destination IP prefixes to create metering label rules.", "2020-08-21T08:12:00-00:00"),
 		e("uplink-status-propagation", "Uplink status propagation extension", "Provides ability to propagate port uplink status.", "2018-05-31T18:00:00-00:00"),
 	}
 }

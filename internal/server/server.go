@@ -6,27 +6,27 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
-	"muon/internal/agents"
 	"muon/internal/api"
 	"muon/internal/auth"
+	"muon/internal/feature"
+	_ "muon/internal/feature/all" // every feature
 	"muon/internal/identity"
-	"muon/internal/l3"
-	"muon/internal/metering"
 	"muon/internal/ml2"
 	_ "muon/internal/ml2/types" // every type driver
 	"muon/internal/policy"
 	"muon/internal/quota"
-	"muon/internal/secgroup"
 	"muon/internal/store"
 	"muon/internal/store/postgres"
 	"muon/internal/store/sqlite"
@@ -63,11 +63,10 @@ type Config struct {
 	// validates tokens instead of the built-in identity service.
 	Keystone KeystoneConfig `toml:"keystone_authtoken"`
 	ML2      ML2Config      `toml:"ml2"`
-	// AgentReportInterval is how often agents heartbeat, in seconds
-	// (Neutron's report_interval, default 30); AgentDownTime is how long
-	// without one an agent stays alive (agent_down_time, default 75).
-	AgentReportInterval int `toml:"agent_report_interval"`
-	AgentDownTime       int `toml:"agent_down_time"`
+	// Features holds each compiled-in feature's configuration by feature
+	// name (what its feature.Feature.Config made, decoded from the same
+	// file: agents' agent_down_time, l3's max_routes, ...).
+	Features map[string]any `toml:"-"`
 }
 
 // KeystoneConfig is the [keystone_authtoken] section, named as
@@ -100,20 +99,58 @@ type ML2Config struct {
 
 // DefaultConfig is a single-host configuration with a SQLite file in dir.
 func DefaultConfig(dir string) Config {
-	return Config{
+	c := Config{
 		Host: "127.0.0.1", Port: 9696, Auth: "keystone", IdentityPort: 5000,
 		Database: filepath.Join(dir, "muon.db"), SQLiteSynchronous: "FULL",
+		Features: map[string]any{},
 	}
+	for _, f := range feature.All() {
+		if f.Config != nil {
+			c.Features[f.Name] = f.Config()
+		}
+	}
+	return c
 }
 
-// LoadFile reads a TOML configuration over cfg.
+// LoadFile reads a TOML configuration over cfg: the server's own keys and
+// each feature's. A key none of them knows is an error.
 func LoadFile(path string, cfg *Config) error {
 	md, err := toml.DecodeFile(path, cfg)
 	if err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
-	if u := md.Undecoded(); len(u) > 0 {
-		return fmt.Errorf("config %s: unknown keys %v", path, u)
+	unknown := map[string]bool{}
+	for _, k := range md.Undecoded() {
+		unknown[k.String()] = true
+	}
+	for _, f := range feature.All() {
+		if f.Config == nil {
+			continue
+		}
+		if cfg.Features == nil {
+			cfg.Features = map[string]any{}
+		}
+		fc, ok := cfg.Features[f.Name]
+		if !ok {
+			fc = f.Config()
+			cfg.Features[f.Name] = fc
+		}
+		fmd, err := toml.DecodeFile(path, fc)
+		if err != nil {
+			return fmt.Errorf("config %s: %s: %w", path, f.Name, err)
+		}
+		left := map[string]bool{}
+		for _, k := range fmd.Undecoded() {
+			left[k.String()] = true
+		}
+		for k := range unknown {
+			if !left[k] {
+				delete(unknown, k)
+			}
+		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("config %s: unknown keys %v", path, slices.Sorted(maps.Keys(unknown)))
 	}
 	return nil
 }
@@ -186,11 +223,11 @@ func feedOf(st store.Store) api.Feed {
 	return nil
 }
 
-func loadPolicy(path string) (*policy.Enforcer, error) {
+func loadPolicy(path string, defaults map[string]string) (*policy.Enforcer, error) {
 	if path == "" {
-		return policy.New(nil)
+		return policy.Compile(defaults, nil)
 	}
-	return policy.Load(path)
+	return policy.Load(path, defaults)
 }
 
 // OpenStore opens the database the configuration names.
@@ -208,8 +245,10 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 	return sqlite.Open(ctx, db, sqlite.Options{Synchronous: cfg.SQLiteSynchronous})
 }
 
-// New builds the API handler over an open store.
+// New builds the API handler over an open store: the core plugin, then
+// every compiled-in feature over it.
 func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
+	ctx := context.Background()
 	pcfg, err := cfg.ML2.plugin()
 	if err != nil {
 		return nil, err
@@ -218,22 +257,52 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 	if err != nil {
 		return nil, err
 	}
-	quotas, err := quota.New(cfg.Quotas)
+	features := feature.All()
+	quotaNames := quota.Core()
+	rules := map[string]string{}
+	exts := coreExtensions()
+	for _, f := range features {
+		quotaNames = append(quotaNames, f.Quotas...)
+		maps.Copy(rules, f.Policy)
+		exts = append(exts, f.Extensions...)
+	}
+	quotas, err := quota.New(quotaNames, cfg.Quotas)
 	if err != nil {
 		return nil, err
 	}
 	p.UseQuotas(quotas)
-	sg := secgroup.New(st)
-	sg.UseQuotas(quotas)
-	p.UseSecurityGroups(secgroup.Ports{Plugin: sg})
-	agentsPlugin, hosts, err := cfg.agents(st, log)
+	enforcer, err := loadPolicy(cfg.PolicyFile, rules)
 	if err != nil {
 		return nil, err
 	}
-	p.UseBinder(agentsPlugin)
-	rules, err := loadPolicy(cfg.PolicyFile)
-	if err != nil {
-		return nil, err
+	pools := ml2.SubnetPools{Plugin: p}
+	services := []*feature.Service{
+		{Res: ml2.NetworkResource(), Backend: ml2.Networks{Plugin: p}},
+		{Res: ml2.SubnetResource(), Backend: ml2.Subnets{Plugin: p}},
+		{Res: ml2.PortResource(), Backend: ml2.Ports{Plugin: p}},
+		{Res: ml2.SubnetPoolResource(), Backend: pools, Actions: map[string]feature.Action{
+			"add_prefixes": pools.AddPrefixes, "remove_prefixes": pools.RemovePrefixes,
+		}},
+		{Res: ml2.AddressScopeResource(), Backend: ml2.AddressScopes{Plugin: p}},
+		{Res: ml2.SegmentResource(), Backend: ml2.Segments{Plugin: p}},
+		{Res: ml2.IPAvailabilityResource(), Backend: ml2.IPAvailabilities{Plugin: p}, ReadOnly: true},
+		{Res: ml2.RBACPolicyResource(), Backend: ml2.RBACPolicies{Plugin: p}},
+	}
+	var routes []feature.Route
+	for _, f := range features {
+		env := feature.Env{Store: st, Log: log.With("feature", f.Name), Core: p, Quotas: quotas}
+		if f.Config != nil {
+			env.Config = cfg.Features[f.Name]
+			if env.Config == nil {
+				env.Config = f.Config()
+			}
+		}
+		parts, err := f.Build(ctx, env)
+		if err != nil {
+			return nil, fmt.Errorf("feature %s: %w", f.Name, err)
+		}
+		services = append(services, parts.Services...)
+		routes = append(routes, parts.Routes...)
 	}
 	out := &Servers{}
 	var authn func(http.Handler) http.Handler
@@ -250,72 +319,19 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 	default:
 		return nil, fmt.Errorf("auth %q: want noauth or keystone", cfg.Auth)
 	}
-	pools := ml2.SubnetPools{Plugin: p}
-	l3p := l3.New(p)
-	routers := l3.Routers{Plugin: l3p}
-	fipRes := l3.FloatingIPResource()
-	addrGroups := secgroup.AddressGroups{Plugin: sg}
-	meter := metering.New(st)
 	out.API = api.New(api.Config{
-		Log:  log,
-		Auth: authn,
-		Services: []*api.Service{
-			{Res: ml2.NetworkResource(), Backend: ml2.Networks{Plugin: p}},
-			{Res: ml2.SubnetResource(), Backend: ml2.Subnets{Plugin: p}},
-			{Res: ml2.PortResource(), Backend: ml2.Ports{Plugin: p}},
-			{Res: ml2.SubnetPoolResource(), Backend: pools, Actions: map[string]api.Action{
-				"add_prefixes": pools.AddPrefixes, "remove_prefixes": pools.RemovePrefixes,
-			}},
-			{Res: ml2.AddressScopeResource(), Backend: ml2.AddressScopes{Plugin: p}},
-			{Res: ml2.SegmentResource(), Backend: ml2.Segments{Plugin: p}},
-			{Res: ml2.IPAvailabilityResource(), Backend: ml2.IPAvailabilities{Plugin: p}, ReadOnly: true},
-			{Res: ml2.RBACPolicyResource(), Backend: ml2.RBACPolicies{Plugin: p}},
-			{Res: l3.RouterResource(), Backend: routers, Actions: map[string]api.Action{
-				"add_router_interface": routers.AddInterface, "remove_router_interface": routers.RemoveInterface,
-				"add_extraroutes": routers.AddExtraRoutes, "remove_extraroutes": routers.RemoveExtraRoutes,
-			}},
-			{Res: fipRes, Backend: l3.FloatingIPs{Plugin: l3p}},
-			{Res: l3.PortForwardingResource(), Backend: l3.PortForwardings{Plugin: l3p}, Parent: fipRes, NoBulk: true},
-			{Res: secgroup.SecurityGroupResource(), Backend: secgroup.Groups{Plugin: sg}},
-			{Res: secgroup.RuleResource(), Backend: secgroup.Rules{Plugin: sg}},
-			{Res: secgroup.AddressGroupResource(), Backend: addrGroups, Actions: map[string]api.Action{
-				"add_addresses": addrGroups.AddAddresses, "remove_addresses": addrGroups.RemoveAddresses,
-			}},
-			{Res: agents.Resource(), Backend: agents.Agents{Plugin: agentsPlugin}},
-			{Res: metering.LabelResource(), Backend: metering.Labels{Plugin: meter}, PathPrefix: "metering/", NoUpdate: true},
-			{Res: metering.RuleResource(), Backend: metering.Rules{Plugin: meter}, PathPrefix: "metering/", NoUpdate: true},
-		},
+		Log:        log,
+		Auth:       authn,
+		Services:   services,
+		Routes:     routes,
 		Tags:       p,
 		Quotas:     &quota.Service{Engine: quotas, Store: st},
-		Policy:     rules,
+		Policy:     enforcer,
 		Feed:       feedOf(st),
-		Hosts:      hosts,
-		DHCP:       agentsPlugin,
-		Extensions: extensions(),
+		Extensions: exts,
 		MaxBody:    cfg.MaxRequestBody,
 	})
 	return out, nil
-}
-
-// agents builds the host agents' plugin: the binder of ports and the
-// server side of the agent channel.
-func (c Config) agents(st store.Store, log *slog.Logger) (*agents.Plugin, api.Hosts, error) {
-	ast, ok := st.(agents.Store)
-	if !ok {
-		return nil, nil, fmt.Errorf("agents: the store keeps no change feed")
-	}
-	acfg := agents.DefaultConfig()
-	if c.AgentReportInterval > 0 {
-		acfg.ReportInterval = time.Duration(c.AgentReportInterval) * time.Second
-	}
-	if c.AgentDownTime > 0 {
-		acfg.DownTime = time.Duration(c.AgentDownTime) * time.Second
-	}
-	a, err := agents.New(acfg, ast, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	return a, a, nil
 }
 
 // Servers is what one configuration serves: the Networking API and, when

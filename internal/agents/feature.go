@@ -1,0 +1,172 @@
+package agents
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"muon/internal/agentapi"
+	"muon/internal/feature"
+	"muon/internal/fault"
+	"muon/internal/policy"
+	"muon/internal/resource"
+)
+
+// Options are the agents' settings in the configuration file, named as
+// Neutron's [DEFAULT] options, in seconds.
+type Options struct {
+	// ReportInterval is how often agents heartbeat (report_interval).
+	ReportInterval int `toml:"agent_report_interval"`
+	// DownTime is how long without a heartbeat an agent stays alive.
+	DownTime int `toml:"agent_down_time"`
+}
+
+func init() {
+	feature.Register(feature.Feature{
+		Name: "agents",
+		Extensions: []feature.Extension{
+			feature.Ext("agent", "agent", "The agent management extension.", "2013-02-03T10:00:00-00:00"),
+			feature.Ext("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents", "2013-02-07T10:00:00-00:00"),
+		},
+		Policy: map[string]string{"get_agent": policy.Admin, "update_agent": policy.Admin, "delete_agent": policy.Admin},
+		Config: func() any {
+			d := DefaultConfig()
+			return &Options{ReportInterval: int(d.ReportInterval / time.Second), DownTime: int(d.DownTime / time.Second)}
+		},
+		Build: build,
+	})
+}
+
+// build makes the agents plugin, the core's port binder, and the agent
+// channel's routes.
+func build(ctx context.Context, env feature.Env) (feature.Parts, error) {
+	st, ok := env.Store.(Store)
+	if !ok {
+		return feature.Parts{}, errors.New("agents: the store keeps no change feed")
+	}
+	o := env.Config.(*Options)
+	p, err := New(Config{ReportInterval: time.Duration(o.ReportInterval) * time.Second, DownTime: time.Duration(o.DownTime) * time.Second}, st, env.Log)
+	if err != nil {
+		return feature.Parts{}, err
+	}
+	env.Core.UseBinder(p)
+	return feature.Parts{
+		Services: []*feature.Service{{Res: Resource(), Backend: Agents{Plugin: p}}},
+		Routes:   append(p.dhcpRoutes(), p.channelRoutes()...),
+	}, nil
+}
+
+// dhcpRoutes serve the dhcp_agent_scheduler extension.
+func (p *Plugin) dhcpRoutes() []feature.Route {
+	list := func(key string, fn func(context.Context, string) ([]resource.Doc, error)) func(context.Context, feature.Request) (int, any, error) {
+		return func(ctx context.Context, r feature.Request) (int, any, error) {
+			out, err := fn(ctx, r.Path("id"))
+			if err != nil {
+				return 0, nil, err
+			}
+			if out == nil {
+				out = []resource.Doc{}
+			}
+			return http.StatusOK, map[string]any{key: out}, nil
+		}
+	}
+	return []feature.Route{
+		{Pattern: "GET /v2.0/networks/{id}/dhcp-agents", Do: list("agents", p.DHCPAgentsOfNetwork)},
+		{Pattern: "GET /v2.0/agents/{id}/dhcp-networks", Do: list("networks", p.NetworksOfDHCPAgent)},
+		{Pattern: "POST /v2.0/agents/{id}/dhcp-networks", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
+			var in struct {
+				NetworkID string `json:"network_id"`
+			}
+			if err := feature.DecodeJSON(r.Body, &in); err != nil {
+				return 0, nil, err
+			}
+			if in.NetworkID == "" {
+				return 0, nil, fault.BadRequest("Failed to parse request. Required attribute 'network_id' not specified")
+			}
+			if err := p.ScheduleNetwork(ctx, r.Path("id"), in.NetworkID); err != nil {
+				return 0, nil, err
+			}
+			return http.StatusCreated, nil, nil
+		}},
+		{Pattern: "DELETE /v2.0/agents/{id}/dhcp-networks/{network}", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
+			if err := p.UnscheduleNetwork(ctx, r.Path("id"), r.Path("network")); err != nil {
+				return 0, nil, err
+			}
+			return http.StatusNoContent, nil, nil
+		}},
+	}
+}
+
+// channelRoutes serve the agent channel (internal/agentapi).
+func (p *Plugin) channelRoutes() []feature.Route {
+	return []feature.Route{
+		{Pattern: "POST /muon/v1/agents/heartbeat", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
+			if err := adminOnly(ctx, "report_agent_state"); err != nil {
+				return 0, nil, err
+			}
+			var hb agentapi.Heartbeat
+			if err := feature.DecodeJSON(r.Body, &hb); err != nil {
+				return 0, nil, err
+			}
+			reply, err := p.Heartbeat(ctx, hb)
+			if err != nil {
+				return 0, nil, err
+			}
+			return http.StatusOK, reply, nil
+		}},
+		{Pattern: "GET /muon/v1/hosts/{host}/state", Do: p.hostStateRoute},
+		{Pattern: "POST /muon/v1/hosts/{host}/status", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
+			if err := adminOnly(ctx, "update_host_status"); err != nil {
+				return 0, nil, err
+			}
+			var st agentapi.Status
+			if err := feature.DecodeJSON(r.Body, &st); err != nil {
+				return 0, nil, err
+			}
+			if err := p.ReportStatus(ctx, r.Path("host"), st); err != nil {
+				return 0, nil, err
+			}
+			return http.StatusNoContent, nil, nil
+		}},
+	}
+}
+
+// hostStateRoute answers GET /muon/v1/hosts/{host}/state[?since=R&wait=S].
+func (p *Plugin) hostStateRoute(ctx context.Context, r feature.Request) (int, any, error) {
+	if err := adminOnly(ctx, "get_host_state"); err != nil {
+		return 0, nil, err
+	}
+	q := r.Query
+	for k := range q {
+		if k != "since" && k != "wait" {
+			return 0, nil, fault.BadRequest("Unknown query parameter '%s'.", k)
+		}
+	}
+	num := func(name string) (int64, bool, error) {
+		v, ok := q[name]
+		if !ok {
+			return 0, false, nil
+		}
+		n, err := strconv.ParseInt(v[len(v)-1], 10, 64)
+		if err != nil || n < 0 {
+			return 0, false, fault.BadRequest("%s must be a non-negative integer, not '%s'", name, v[len(v)-1])
+		}
+		return n, true, nil
+	}
+	since, delta, err := num("since")
+	if err != nil {
+		return 0, nil, err
+	}
+	wait, _, err := num("wait")
+	if err != nil {
+		return 0, nil, err
+	}
+	wait = min(wait, 60)
+	st, err := p.HostState(ctx, r.Path("host"), since, delta, time.Duration(wait)*time.Second)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, st, nil
+}

@@ -1,0 +1,123 @@
+// Package arch holds the test that keeps the import graph to the
+// architecture's "nevers" (docs/ARCHITECTURE.md).
+package arch
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// never is one rule: no package matching From may depend, directly or
+// not, on a package matching To.
+type never struct {
+	name string
+	from []string // import paths; a trailing "/..." matches the subtree
+	to   []string
+}
+
+var nevers = []never{
+	{"plugins-know-no-http-layer",
+		[]string{"muon/internal/ml2/...", "muon/internal/l3", "muon/internal/secgroup", "muon/internal/metering",
+			"muon/internal/agents", "muon/internal/quota", "muon/internal/feature", "muon/internal/store/..."},
+		[]string{"muon/internal/api", "muon/internal/server/...", "muon/internal/cli"}},
+	{"server-never-touches-the-kernel",
+		[]string{"muon/internal/server", "muon/internal/api", "muon/internal/feature/..."},
+		[]string{"muon/internal/kernel/...", "muon/internal/agent/...", "github.com/vishvananda/..."}},
+	{"agents-reach-the-server-only-through-the-channel",
+		[]string{"muon/internal/agent/...", "muon/internal/kernel/..."},
+		[]string{"muon/internal/api", "muon/internal/server/...", "muon/internal/store/...", "muon/internal/ml2/...",
+			"muon/internal/feature/...", "muon/internal/agents", "muon/internal/l3", "muon/internal/secgroup",
+			"muon/internal/metering", "muon/internal/policy", "muon/internal/identity"}},
+	{"the-contract-knows-no-plugin",
+		[]string{"muon/internal/agentapi"},
+		[]string{"muon/internal/ml2/...", "muon/internal/store/...", "muon/internal/api", "muon/internal/agents"}},
+}
+
+func match(pkg string, pats []string) bool {
+	for _, p := range pats {
+		if sub, ok := strings.CutSuffix(p, "/..."); ok {
+			if pkg == sub || strings.HasPrefix(pkg, sub+"/") {
+				return true
+			}
+		} else if pkg == p {
+			return true
+		}
+	}
+	return false
+}
+
+type pkg struct {
+	ImportPath string
+	Deps       []string
+}
+
+// graph lists every package of the module with its dependencies.
+func graph(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps=false", "-json=ImportPath,Deps", "muon/...")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	var pkgs []pkg
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+func violations(pkgs []pkg, n never) []string {
+	var bad []string
+	for _, p := range pkgs {
+		if !match(p.ImportPath, n.from) {
+			continue
+		}
+		for _, d := range p.Deps {
+			if match(d, n.to) {
+				bad = append(bad, p.ImportPath+" -> "+d)
+			}
+		}
+	}
+	slices.Sort(bad)
+	return bad
+}
+
+func TestNevers(t *testing.T) {
+	pkgs := graph(t)
+	if len(pkgs) < 20 {
+		t.Fatalf("go list found %d packages; the module is bigger", len(pkgs))
+	}
+	for _, n := range nevers {
+		t.Run(n.name, func(t *testing.T) {
+			for _, v := range violations(pkgs, n) {
+				t.Error(v)
+			}
+		})
+	}
+}
+
+// TestNeversBite shows each rule would catch a breach: a made-up package
+// that depends on what the rule forbids.
+func TestNeversBite(t *testing.T) {
+	for _, n := range nevers {
+		t.Run(n.name, func(t *testing.T) {
+			from := strings.TrimSuffix(n.from[0], "/...")
+			to := strings.TrimSuffix(n.to[0], "/...")
+			fake := []pkg{{ImportPath: from, Deps: []string{"fmt", to}}}
+			if got := violations(fake, n); len(got) != 1 {
+				t.Errorf("%s depending on %s: violations %v, want one", from, to, got)
+			}
+		})
+	}
+}

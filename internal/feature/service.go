@@ -1,0 +1,111 @@
+package feature
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+
+	"muon/internal/fault"
+	"muon/internal/resource"
+)
+
+// Backend is the plugin behind one resource.
+type Backend interface {
+	// Create makes all the documents or none.
+	Create(ctx context.Context, docs []resource.Doc) ([]resource.Doc, error)
+	Get(ctx context.Context, id string) (resource.Doc, error)
+	// List returns the documents the caller may see; it may use the
+	// query to narrow its reads, the api applies the query in full.
+	List(ctx context.Context, q *resource.Query) ([]resource.Doc, error)
+	// Update applies a validated patch; ifRev, when not negative, must be
+	// the current revision_number.
+	Update(ctx context.Context, id string, patch resource.Doc, ifRev int64) (resource.Doc, error)
+	Delete(ctx context.Context, id string, ifRev int64) error
+}
+
+// SubBackend is the plugin behind a sub-collection: each call names the
+// parent member (/v2.0/floatingips/{parent}/port_forwardings).
+type SubBackend interface {
+	Create(ctx context.Context, parent string, docs []resource.Doc) ([]resource.Doc, error)
+	Get(ctx context.Context, parent, id string) (resource.Doc, error)
+	List(ctx context.Context, parent string, q *resource.Query) ([]resource.Doc, error)
+	Update(ctx context.Context, parent, id string, patch resource.Doc, ifRev int64) (resource.Doc, error)
+	Delete(ctx context.Context, parent, id string, ifRev int64) error
+}
+
+// Targeter adds to policy targets what the documents alone do not carry:
+// for subnets and ports, the parent network's owner and whether the caller
+// sees it shared ("network:project_id", "network:tenant_id", "shared").
+type Targeter interface {
+	Targets(ctx context.Context, docs []resource.Doc) ([]map[string]any, error)
+}
+
+// SubTargeter is a Targeter for a sub-collection's documents.
+type SubTargeter interface {
+	Targets(ctx context.Context, parent string, docs []resource.Doc) ([]map[string]any, error)
+}
+
+// Action is a member action such as PUT /subnetpools/{id}/add_prefixes.
+type Action func(ctx context.Context, id string, body []byte) (any, error)
+
+// Service is one resource served by the API.
+type Service struct {
+	Res *resource.Resource
+	// Backend serves a top-level collection; Sub a sub-collection of
+	// Parent's members.
+	Backend Backend
+	Sub     SubBackend
+	// ReadOnly resources answer list and show only.
+	ReadOnly bool
+	// NoBulk refuses list bodies on create.
+	NoBulk bool
+	// NoUpdate resources have no PUT (405), like Neutron's whose
+	// attributes are all set on create (metering labels).
+	NoUpdate bool
+	Actions  map[string]Action
+	// Parent makes this a sub-collection of the parent's members:
+	// /v2.0/{parent collection}/{parent_id}/{collection}, served by Sub;
+	// policy names the actions "<verb>_<parent>_<resource>"
+	// (create_floatingip_port_forwarding).
+	Parent *resource.Resource
+	// PathPrefix puts the collection under a path, as Neutron's extensions
+	// with a collection prefix do: "metering/" serves
+	// /v2.0/metering/metering-labels.
+	PathPrefix string
+}
+
+// Route is a request a feature answers that is not a resource's
+// collection or member: a scheduler's association
+// (GET /v2.0/agents/{id}/dhcp-networks), an agent channel message.
+type Route struct {
+	// Pattern is a method and a path with {name} wildcards:
+	// "POST /v2.0/agents/{id}/dhcp-networks".
+	Pattern string
+	// Do answers with a status and a body to encode as JSON (nil for
+	// none).
+	Do func(ctx context.Context, req Request) (status int, body any, err error)
+}
+
+// Request is what a Route sees of a request.
+type Request struct {
+	// Path gives a wildcard's value.
+	Path func(name string) string
+	// Query is the query string's values.
+	Query map[string][]string
+	// Body is the request body, within the server's size limit.
+	Body []byte
+}
+
+// DecodeJSON reads one JSON object of body into v: garbage, a body cut
+// short or anything after the object is a 400.
+func DecodeJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return fault.BadRequest("Malformed request body: %s", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fault.BadRequest("Malformed request body: data after the JSON object")
+	}
+	return nil
+}

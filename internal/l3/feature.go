@@ -1,0 +1,87 @@
+package l3
+
+import (
+	"context"
+	"fmt"
+
+	"muon/internal/feature"
+	"muon/internal/policy"
+	"muon/internal/quota"
+)
+
+// Config is the L3 plugin's configuration, named as Neutron's options.
+type Config struct {
+	// MaxRoutes is Neutron's max_routes: extra routes per router.
+	MaxRoutes int `toml:"max_routes"`
+}
+
+func init() {
+	e := feature.Ext
+	feature.Register(feature.Feature{
+		Name: "l3",
+		Extensions: []feature.Extension{
+			e("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.", "2012-07-20T10:00:00-00:00"),
+			e("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway", "2013-03-28T10:00:00-00:00"),
+			e("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router", "2013-02-01T10:00:00-00:00"),
+			e("extraroute-atomic", "Atomically add/remove extra routes", "Edit extra routes of a router on server side by atomically adding/removing extra routes", "2019-07-10T00:00:00-00:00"),
+			e("l3-ha", "HA Router extension", "Adds HA capability to routers.", "2014-04-26T00:00:00-00:00"),
+			e("dvr", "Distributed Virtual Router", "Enables configuration of Distributed Virtual Routers.", "2014-06-1T10:00:00-00:00"),
+			e("router-admin-state-down-before-update", "Enforce Router's Admin State Down Before Update Extension", "Ensure that the admin state of a router is down (admin_state_up=False) before updating the distributed attribute", "2018-10-24T00:00:00-00:00"),
+			e("router_availability_zone", "Router Availability Zone", "Availability zone support for router.", "2015-01-01T10:00:00-00:00"),
+			e("fip-port-details", "Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource", "2018-04-09T10:00:00-00:00"),
+			e("floating-ip-port-forwarding", "Floating IP Port Forwarding", "Provide port forwarding to floating IP.", "2018-07-04T10:00:00-00:00"),
+			e("floating-ip-port-forwarding-description", "Floating IP Port Forwarding new attribute description", "Add a description field to Port Forwarding rules", "2019-11-01T10:00:00-00:00"),
+			e("floating-ip-port-forwarding-port-ranges", "Floating IP Port Forwarding support port ranges", "Add suport to port ranges on floating IP port forwarding.", "2022-01-01T10:00:00-00:00"),
+			e("expose-port-forwarding-in-fip", "Expose Port Forwarding in FIP", "Expose Port Forwarding in FIP", "2018-07-04T10:00:00-00:00"),
+		},
+		Policy: policyDefaults(),
+		Quotas: []quota.Resource{{Name: "router", Kind: "router", Default: 10}, {Name: "floatingip", Kind: "floatingip", Default: 50}},
+		Config: func() any { return &Config{MaxRoutes: 30} },
+		Build:  build,
+	})
+}
+
+func policyDefaults() policy.Rules {
+	r := policy.Rules{}
+	// Routers: their owners manage them; SNAT, chosen gateway addresses,
+	// HA and DVR are the admin's.
+	r.Add(policy.AdminOrMember, "create_router", "update_router", "delete_router",
+		"create_router:external_gateway_info", "update_router:external_gateway_info",
+		"create_router:external_gateway_info:network_id", "update_router:external_gateway_info:network_id",
+		"add_router_interface", "remove_router_interface", "add_extraroutes", "remove_extraroutes")
+	r.Add(policy.AdminOrReader, "get_router")
+	r.Add(policy.Admin, "create_router:external_gateway_info:enable_snat", "update_router:external_gateway_info:enable_snat",
+		"create_router:external_gateway_info:external_fixed_ips", "update_router:external_gateway_info:external_fixed_ips",
+		"create_router:distributed", "update_router:distributed", "get_router:distributed",
+		"create_router:ha", "update_router:ha", "get_router:ha")
+	// Floating IPs: choosing the address is the admin's. Port forwardings
+	// are their floating IP's owner's ("ext_parent").
+	r.Add(policy.AdminOrMember, "create_floatingip", "update_floatingip", "delete_floatingip")
+	r.Add(policy.AdminOrReader, "get_floatingip")
+	r.Add(policy.Admin, "create_floatingip:floating_ip_address")
+	r.Add("role:member and project_id:%(ext_parent:project_id)s", "ext_parent_owner_member")
+	r.Add("(role:reader or role:member) and project_id:%(ext_parent:project_id)s", "ext_parent_owner_reader")
+	r.Add(policy.Admin+" or rule:ext_parent_owner_member", "create_floatingip_port_forwarding",
+		"update_floatingip_port_forwarding", "delete_floatingip_port_forwarding")
+	r.Add(policy.Admin+" or rule:ext_parent_owner_reader", "get_floatingip_port_forwarding")
+	return r
+}
+
+func build(ctx context.Context, env feature.Env) (feature.Parts, error) {
+	cfg := env.Config.(*Config)
+	if cfg.MaxRoutes < 0 {
+		return feature.Parts{}, fmt.Errorf("l3: max_routes %d is negative", cfg.MaxRoutes)
+	}
+	p := New(env.Core)
+	p.maxRoutes = cfg.MaxRoutes
+	routers := Routers{Plugin: p}
+	fips := FloatingIPResource()
+	return feature.Parts{Services: []*feature.Service{
+		{Res: RouterResource(), Backend: routers, Actions: map[string]feature.Action{
+			"add_router_interface": routers.AddInterface, "remove_router_interface": routers.RemoveInterface,
+			"add_extraroutes": routers.AddExtraRoutes, "remove_extraroutes": routers.RemoveExtraRoutes,
+		}},
+		{Res: fips, Backend: FloatingIPs{Plugin: p}},
+		{Res: PortForwardingResource(), Sub: PortForwardings{Plugin: p}, Parent: fips, NoBulk: true},
+	}}, nil
+}
