@@ -33,11 +33,15 @@ type Plugin struct {
 	maxRoutes int
 }
 
-// New builds the L3 plugin over the core plugin and hooks port deletions.
+// New builds the L3 plugin over the core plugin and subscribes to its
+// port and network deletions.
 func New(core *ml2.Plugin) *Plugin {
 	p := &Plugin{core: core, maxRoutes: 30}
-	core.OnPortDelete(p.portDeleted)
-	core.OnNetworkDelete(p.networkDeleted)
+	ev := core.Events()
+	ev.PortDelete.Subscribe(func(ctx context.Context, tx store.Tx, e ml2.PortEvent) error { return p.portDeleted(ctx, tx, e.Port) })
+	ev.NetworkDelete.Subscribe(func(ctx context.Context, tx store.Tx, e ml2.NetworkEvent) error {
+		return p.networkDeleted(ctx, tx, e.Network)
+	})
 	return p
 }
 

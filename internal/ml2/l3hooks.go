@@ -104,36 +104,6 @@ func (p *Plugin) SaveTx(ctx context.Context, tx store.Tx, rec *store.Record, d r
 	return tx.Update(ctx, rec)
 }
 
-// PortDeleteHook runs in the transaction of a port's deletion through
-// the API, before the port goes: it may refuse (a router's port) or clean
-// up what refers to the port (floating IP associations).
-type PortDeleteHook func(ctx context.Context, tx store.Tx, port resource.Doc) error
-
-// OnPortDelete sets the hook port deletions run.
-func (p *Plugin) OnPortDelete(h PortDeleteHook) { p.portDelete = h }
-
-func (p *Plugin) beforePortDelete(ctx context.Context, tx store.Tx, d resource.Doc) error {
-	if p.portDelete == nil {
-		return nil
-	}
-	return p.portDelete(ctx, tx, d)
-}
-
-// NetworkDeleteHook runs in the transaction of a network's deletion,
-// before its ports are checked: it releases what the L3 plugin holds on
-// the network and may let go (unassociated floating IPs).
-type NetworkDeleteHook func(ctx context.Context, tx store.Tx, network resource.Doc) error
-
-// OnNetworkDelete sets the hook network deletions run.
-func (p *Plugin) OnNetworkDelete(h NetworkDeleteHook) { p.networkDelete = h }
-
-func (p *Plugin) beforeNetworkDelete(ctx context.Context, tx store.Tx, d resource.Doc) error {
-	if p.networkDelete == nil {
-		return nil
-	}
-	return p.networkDelete(ctx, tx, d)
-}
-
 // LockOwned reads and locks a record for its owner's update or delete,
 // with If-Match (see lockOwned).
 func LockOwned(ctx context.Context, tx store.Tx, kind, id, action string, ifRev int64, nf *fault.Error) (*store.Record, resource.Doc, error) {

@@ -98,7 +98,10 @@ func (p *Plugin) createNetwork(ctx context.Context, tx store.Tx, d resource.Doc)
 	if rec.Doc, err = encode(d); err != nil {
 		return err
 	}
-	return tx.Update(ctx, rec)
+	if err := tx.Update(ctx, rec); err != nil {
+		return err
+	}
+	return p.events.NetworkCreate.run(ctx, tx, NetworkEvent{Network: d})
 }
 
 // requestedSegments reads provider:* or segments from a create body; nil
@@ -477,6 +480,9 @@ func (n Networks) Update(ctx context.Context, id string, patch resource.Doc, ifR
 		if err := tx.Update(ctx, nrec); err != nil {
 			return err
 		}
+		if err := n.events.NetworkUpdate.run(ctx, tx, NetworkEvent{Network: d, Patch: patch}); err != nil {
+			return err
+		}
 		out = d
 		if err := withSubnets(ctx, tx, []resource.Doc{d}); err != nil {
 			return err
@@ -548,7 +554,7 @@ func (n Networks) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err != nil {
 			return err
 		}
-		if err := n.beforeNetworkDelete(ctx, tx, d); err != nil {
+		if err := n.events.NetworkDelete.run(ctx, tx, NetworkEvent{Network: d}); err != nil {
 			return err
 		}
 		ports, err := tx.List(ctx, store.Filter{Kind: "port", Parents: []string{id}})

@@ -73,14 +73,10 @@ type Plugin struct {
 	rand  io.Reader
 	types map[string]TypeDriver
 	quota QuotaChecker
-	// portDelete is the L3 plugin's hook on port deletions.
-	portDelete PortDeleteHook
-	// networkDelete is the L3 plugin's hook on network deletions.
-	networkDelete NetworkDeleteHook
+	// events are the lifecycle events features subscribe to.
+	events Events
 	// binder binds ports to hosts (internal/agents).
 	binder Binder
-	// sg keeps ports' security groups (none without).
-	sg SecurityGroups
 }
 
 // QuotaChecker refuses creates that would take a project past its quota.

@@ -80,10 +80,11 @@ func (p *Plugin) createPort(ctx context.Context, tx store.Tx, d resource.Doc) er
 	}
 	d["fixed_ips"] = fixed
 	fillPairMACs(d)
-	if err := p.createSecurityGroups(ctx, tx, d); err != nil {
+	p.setDNSAssignment(d)
+	if err := p.events.PortCreate.run(ctx, tx, PortEvent{Port: d, Network: nd}); err != nil {
 		return err
 	}
-	p.setDNSAssignment(d)
+	normalizeSecurityGroups(d)
 	if rec.Doc, err = encode(d); err != nil {
 		return err
 	}
@@ -605,10 +606,11 @@ func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 		if resource.Str(merged["binding:host_id"]) != resource.Str(d["binding:host_id"]) || merged["admin_state_up"] == false {
 			merged["status"] = "DOWN"
 		}
-		if err := p.updateSecurityGroups(ctx, tx, patch, d, merged); err != nil {
+		p.setDNSAssignment(merged)
+		if err := p.events.PortUpdate.run(ctx, tx, PortEvent{Port: merged, Old: d, Patch: patch}); err != nil {
 			return err
 		}
-		p.setDNSAssignment(merged)
+		normalizeSecurityGroups(merged)
 		if !equalValue(map[string]any(merged), map[string]any(d)) {
 			stdattr.Touch(merged, p.now())
 		}
@@ -636,7 +638,7 @@ func (p Ports) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err != nil {
 			return err
 		}
-		if err := p.beforePortDelete(ctx, tx, d); err != nil {
+		if err := p.events.PortDelete.run(ctx, tx, PortEvent{Port: d}); err != nil {
 			return err
 		}
 		return tx.Delete(ctx, "port", id)

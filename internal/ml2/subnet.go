@@ -230,9 +230,11 @@ func (p *Plugin) createSubnet(ctx context.Context, tx store.Tx, d resource.Doc) 
 		return err
 	}
 	if sub.auto() {
-		return p.addAutoAddresses(ctx, tx, sub)
+		if err := p.addAutoAddresses(ctx, tx, sub); err != nil {
+			return err
+		}
 	}
-	return nil
+	return p.events.SubnetCreate.run(ctx, tx, SubnetEvent{Subnet: d})
 }
 
 func addrOrNil(a netip.Addr) any {
@@ -526,6 +528,9 @@ func (s Subnets) Update(ctx context.Context, id string, patch resource.Doc, ifRe
 		if err := tx.Update(ctx, rec); err != nil {
 			return err
 		}
+		if err := s.events.SubnetUpdate.run(ctx, tx, SubnetEvent{Subnet: d, Patch: patch}); err != nil {
+			return err
+		}
 		out = d
 		if !changed {
 			return nil
@@ -568,6 +573,9 @@ func (s Subnets) Delete(ctx context.Context, id string, ifRev int64) error {
 	return s.st.Update(ctx, func(tx store.Tx) error {
 		_, d, err := lockOwned(ctx, tx, "subnet", id, "delete", ifRev, subnetNotFound(id))
 		if err != nil {
+			return err
+		}
+		if err := s.events.SubnetDelete.run(ctx, tx, SubnetEvent{Subnet: d}); err != nil {
 			return err
 		}
 		allocs, err := tx.IPs(ctx, id)

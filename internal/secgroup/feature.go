@@ -48,7 +48,7 @@ func policyDefaults() policy.Rules {
 func build(ctx context.Context, env feature.Env) (feature.Parts, error) {
 	sg := New(env.Store)
 	sg.UseQuotas(env.Quotas)
-	env.Core.UseSecurityGroups(Ports{Plugin: sg})
+	Ports{Plugin: sg}.subscribe(env.Core.Events())
 	ag := AddressGroups{Plugin: sg}
 	return feature.Parts{Services: []*feature.Service{
 		{Res: SecurityGroupResource(), Backend: Groups{Plugin: sg}},
