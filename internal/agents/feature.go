@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"muon/internal/agentapi"
-	"muon/internal/feature"
 	"muon/internal/fault"
+	"muon/internal/feature"
 	"muon/internal/policy"
 	"muon/internal/resource"
 )

@@ -146,6 +146,11 @@ func (p *Plugin) delta(ctx context.Context, tx hostTx, host string, since, curso
 	removedNets := map[string]bool{}
 	agentsChanged := false
 	for _, c := range changes {
+		if c.Op == "status" {
+			// Observed state: what agents reported, not what they
+			// should build.
+			continue
+		}
 		switch c.Kind {
 		case "port":
 			if c.Op == "delete" {
@@ -169,9 +174,11 @@ func (p *Plugin) delta(ctx context.Context, tx hostTx, host string, since, curso
 	}
 	slices.Sort(portIDs)
 	portIDs = slices.Compact(portIDs)
-	bs, err := tx.PortBindings(ctx, store.PortBinding{}, portIDs...)
-	if err != nil {
-		return out, false, err
+	var bs []store.PortBinding
+	if len(portIDs) > 0 { // none named would list every binding
+		if bs, err = tx.PortBindings(ctx, store.PortBinding{}, portIDs...); err != nil {
+			return out, false, err
+		}
 	}
 	var upserts []string
 	removed := map[string]bool{}
@@ -372,7 +379,8 @@ func (p *Plugin) remotes(ctx context.Context, tx hostTx, host, networkID string,
 // ReportStatus sets the status of ports bound to the host: ACTIVE for
 // devices up (DOWN if the port is admin down), DOWN for devices down.
 // Ports not bound there are ignored. A status change is a change of the
-// port (its revision moves).
+// port (its revision moves) but observed state, not desired: it wakes no
+// host's watch.
 func (p *Plugin) ReportStatus(ctx context.Context, host string, st agentapi.Status) error {
 	if host == "" || len(host) > 255 {
 		return fault.BadRequest("Invalid host '%s'.", host)
@@ -423,7 +431,7 @@ func (p *Plugin) ReportStatus(ctx context.Context, host string, st agentapi.Stat
 			if rec.Doc, err = json.Marshal(d); err != nil {
 				return err
 			}
-			if err := tx.Update(ctx, rec); err != nil {
+			if err := tx.Observe(ctx, rec); err != nil {
 				return err
 			}
 		}

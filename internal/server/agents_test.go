@@ -514,3 +514,41 @@ func FuzzAgentChannel(f *testing.F) {
 		}
 	})
 }
+
+// TestStatusIsObserved: a port going ACTIVE is observed state, not
+// desired: it wakes neither a host with no port on its network nor one
+// with a port there (whose remotes it does not change), though the port's
+// status and revision move for the API.
+func TestStatusIsObserved(t *testing.T) {
+	servertest.Stores(t, func(t *testing.T, e *servertest.Env) {
+		for i, h := range []string{"h1", "h2", "h3"} {
+			heartbeat(t, e, h, lbConf(fmt.Sprintf("192.0.2.%d", i+1), false))
+		}
+		a, _ := netWithSubnet(t, e.Client("p1", false), "10.71.0.0/24")
+		b, _ := netWithSubnet(t, e.Client("p1", false), "10.72.0.0/24")
+		pa := bindPort(t, e, a.ID, "h1")
+		bindPort(t, e, b.ID, "h2")
+		bindPort(t, e, a.ID, "h3")
+		rev := hostState(t, e, "h1", "").Revision
+
+		code, out := e.Do(t, "POST", "/muon/v1/hosts/h1/status", "admin", true, fmt.Sprintf(`{"up": [%q]}`, pa.ID))
+		if code != 204 {
+			t.Fatalf("status: %d %s", code, out)
+		}
+		if g := must[port](t, ports.Get(bg, e.Admin(), pa.ID), "port"); g.Status != "ACTIVE" || g.RevisionNumber <= pa.RevisionNumber {
+			t.Fatalf("reported up: %s revision %d (was %d)", g.Status, g.RevisionNumber, pa.RevisionNumber)
+		}
+		for _, h := range []string{"h2", "h3", "h1"} {
+			began := time.Now()
+			d := hostState(t, e, h, fmt.Sprintf("since=%d&wait=1", rev))
+			if took := time.Since(began); took < 900*time.Millisecond || len(d.Ports) != 0 || len(d.Networks) != 0 || d.Resync {
+				t.Errorf("%s woke after %s with %+v; a status report should wake no host", h, took.Round(time.Millisecond), d)
+			}
+		}
+		// The feed still tells it, as observed state.
+		code, out = e.Do(t, "GET", fmt.Sprintf("/muon/v1/changes?since=%d", rev), "admin", true, "")
+		if code != 200 || !strings.Contains(out, `"op":"status"`) || !strings.Contains(out, pa.ID) {
+			t.Errorf("changes after the report: %d %s", code, out)
+		}
+	})
+}

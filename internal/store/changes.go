@@ -17,7 +17,9 @@ type Change struct {
 	// ParentID is the record's parent (a port's network), so that a
 	// watcher can place a deleted record.
 	ParentID string `json:"parent_id,omitempty"`
-	Op       string `json:"op"` // "create", "update", "delete"
+	// Op is "create", "update", "delete", or "status" for a change of
+	// observed state only (Tx.Observe).
+	Op string `json:"op"`
 	At       string `json:"at"`
 }
 
@@ -37,7 +39,9 @@ func (t *sqlTx) noted(kind, id, project, parent, op string) {
 		switch {
 		case c.Op == "create" && op == "delete":
 			t.changes = append(t.changes[:i], t.changes[i+1:]...)
-		case c.Op == "create":
+		case c.Op == "create", op == "status":
+			// Made here, or changed for real here: observing it too
+			// changes nothing of that.
 		default:
 			c.Op = op
 		}

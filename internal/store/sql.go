@@ -457,6 +457,19 @@ func (t *sqlTx) Update(ctx context.Context, r *Record) error {
 	return nil
 }
 
+func (t *sqlTx) Observe(ctx context.Context, r *Record) error {
+	res, err := t.exec(ctx, qUpdate,
+		r.ProjectID, r.ParentID, b2i(r.Shared), string(r.Doc), r.ID, r.Kind)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	t.noted(r.Kind, r.ID, r.ProjectID, r.ParentID, "status")
+	return nil
+}
+
 func (t *sqlTx) Delete(ctx context.Context, kind, id string) error {
 	var parent string
 	err := t.queryRow(ctx, qDelete, id, kind).Scan(&parent)

@@ -89,6 +89,10 @@ type Tx interface {
 	// Ensure inserts r unless a record with its id exists.
 	Ensure(ctx context.Context, r *Record) error
 	Update(ctx context.Context, r *Record) error
+	// Observe writes r back with only observed state changed (a port's
+	// status as its host's agent reports it): its change is op "status",
+	// which the agents' desired state does not follow.
+	Observe(ctx context.Context, r *Record) error
 	Delete(ctx context.Context, kind, id string) error
 
 	// ClaimIP records an address; false means it is already held.
