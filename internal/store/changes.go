@@ -20,7 +20,7 @@ type Change struct {
 	// Op is "create", "update", "delete", or "status" for a change of
 	// observed state only (Tx.Observe).
 	Op string `json:"op"`
-	At       string `json:"at"`
+	At string `json:"at"`
 }
 
 // feedKeep is how many changes the feed keeps; older ones are pruned, and
