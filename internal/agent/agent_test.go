@@ -135,7 +135,7 @@ func TestAgentFollowsTheChannel(t *testing.T) {
 		return agentapi.Port{ID: id, NetworkID: netA, MAC: "fa:16:3e:00:00:01", AdminStateUp: up, Device: agentapi.TapName(id)}
 	}
 	f.full = agentapi.State{Host: "h1", Revision: 5, Networks: []agentapi.Network{nA}, Ports: []agentapi.Port{port(p1, true)}}
-	k := kernel.NewFake()
+	k := kernel.NewFake("h1")
 	k.AddLink(kernel.Link{Name: agentapi.TapName(p1), Kind: "veth", Up: true})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a := New(Config{Host: "h1", TunnelIP: "192.168.100.1", Wait: time.Second, Backoff: 20 * time.Millisecond,

@@ -3,9 +3,13 @@
 package arch
 
 import (
+	"cmp"
 	"encoding/json"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -119,5 +123,76 @@ func TestNeversBite(t *testing.T) {
 				t.Errorf("%s depending on %s: violations %v, want one", from, to, got)
 			}
 		})
+	}
+}
+
+// TestNamespacesEnteredInOnePlace: only internal/kernel/netns moves a
+// thread between network namespaces (its package doc says why): nothing
+// else locks OS threads or calls vishvananda/netns's Set, New or NewNamed.
+func TestNamespacesEnteredInOnePlace(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f",
+		"{{.Dir}} {{range .GoFiles}}{{.}} {{end}}{{range .TestGoFiles}}{{.}} {{end}}{{range .XTestGoFiles}}{{.}} {{end}}", "muon/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	files := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasSuffix(f[0], "/internal/kernel/netns") || strings.HasSuffix(f[0], "/internal/arch") {
+			continue
+		}
+		for _, name := range f[1:] {
+			b, err := os.ReadFile(filepath.Join(f[0], name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files++
+			for _, bad := range enteringCalls(string(b)) {
+				t.Errorf("%s/%s calls %s: use internal/kernel/netns", f[0], name, bad)
+			}
+		}
+	}
+	if files < 50 {
+		t.Fatalf("scanned %d files; the module has more", files)
+	}
+}
+
+// enteringCalls lists the calls in src that move a thread's namespace.
+func enteringCalls(src string) []string {
+	var out []string
+	if strings.Contains(src, "LockOSThread") {
+		out = append(out, "runtime.LockOSThread")
+	}
+	m := vishImport.FindStringSubmatch(src)
+	if m == nil {
+		return out
+	}
+	name := cmp.Or(m[1], "netns")
+	call := regexp.MustCompile(`(^|[^\w.])` + regexp.QuoteMeta(name) + `\.(Set|New|NewNamed)\(`)
+	for _, c := range call.FindAllStringSubmatch(src, -1) {
+		out = append(out, name+"."+c[2])
+	}
+	return out
+}
+
+// vishImport finds vishvananda/netns's import and its local name.
+var vishImport = regexp.MustCompile(`(?m)^\s*(?:import\s+)?(?:(\w+)\s+)?"github.com/vishvananda/netns"`)
+
+func TestEnteringCallsBite(t *testing.T) {
+	src := "import \"github.com/vishvananda/netns\"\nfunc f() { runtime.LockOSThread(); netns.Set(h) }"
+	if got := enteringCalls(src); len(got) != 2 {
+		t.Errorf("enteringCalls = %v, want LockOSThread and Set", got)
+	}
+	for _, ok := range []string{
+		"import \"muon/internal/kernel/netns\"\nfunc f() { netns.New() }",
+		"import (\n\tvnetns \"github.com/vishvananda/netns\"\n\t\"muon/internal/kernel/netns\"\n)\nfunc f() { netns.New(); vnetns.Get() }",
+		"import (\n\t\"github.com/vishvananda/netns\"\n\tknetns \"muon/internal/kernel/netns\"\n)\nfunc f() { knetns.New() }",
+	} {
+		if got := enteringCalls(ok); len(got) != 0 {
+			t.Errorf("flagged %v in %q", got, ok)
+		}
+	}
+	if got := enteringCalls("import (\n\tvn \"github.com/vishvananda/netns\"\n)\nfunc f() { vn.NewNamed(x) }"); len(got) != 1 {
+		t.Errorf("an aliased NewNamed not flagged: %v", got)
 	}
 }

@@ -102,7 +102,7 @@ func agentCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	k, release, err := kernel.Host()
+	k, release, err := kernel.Host(*host)
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func startAgent(ctx context.Context, apiAddr string, auth func(context.Context, 
 		log.Warn("not root: the data plane is off (no agent; ports stay DOWN). Run as root, or run `muon agent` as root.")
 		return
 	}
-	k, release, err := kernel.Host()
+	k, release, err := kernel.Host(hostname())
 	if err != nil {
 		log.Warn("the data plane is off", "err", err)
 		return

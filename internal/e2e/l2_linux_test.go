@@ -13,16 +13,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"muon/internal/agentapi"
+	"muon/internal/kernel/netns"
+	"muon/internal/kernel/netns/netnstest"
 )
 
 // lab is a few hosts as network namespaces on an underlay bridge (in a
@@ -42,12 +41,7 @@ type lab struct {
 
 func needRoot(t testing.TB, tools ...string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("MUON_E2E") == "1" {
-			t.Fatal("MUON_E2E=1 needs root")
-		}
-		t.Skip("needs root: creates network namespaces")
-	}
+	netnstest.NeedRoot(t)
 	for _, c := range append([]string{"ip", "ping"}, tools...) {
 		if _, err := exec.LookPath(c); err != nil {
 			if os.Getenv("MUON_E2E") == "1" {
@@ -105,37 +99,13 @@ func newLab(t testing.TB, tools ...string) *lab {
 }
 
 func (l *lab) dialUnderlay(ctx context.Context, network, addr string) (net.Conn, error) {
-	type res struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			ch <- res{err: err}
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromName(l.ul)
-		if err != nil {
-			ch <- res{err: err}
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			ch <- res{err: err}
-			return
-		}
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- res{c, err}
-	}()
-	r := <-ch
-	return r.c, r.err
+	var c net.Conn
+	err := netns.DoNamed(l.ul, func() error {
+		var err error
+		c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
 }
 
 // addHost makes host i: a namespace with eth0 at 192.168.100.i on the

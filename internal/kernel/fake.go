@@ -15,6 +15,7 @@ var _ Kernel = (*Fake)(nil)
 // Caps lack.
 type Fake struct {
 	Caps  Capabilities
+	mark  string
 	mu    sync.Mutex
 	links map[string]*Link
 	fdb   map[string][]FDB
@@ -25,10 +26,11 @@ type Fake struct {
 	Calls int
 }
 
-// NewFake is a fake kernel with bridge and VXLAN support and nothing else
-// (as this project's CI kernel).
-func NewFake() *Fake {
+// NewFake is the fake kernel of the agent named owner, with bridge and
+// VXLAN support and nothing else (as this project's CI kernel).
+func NewFake(owner string) *Fake {
 	return &Fake{
+		mark:  Mark(owner),
 		Caps:  Capabilities{Bridge: true, VXLAN: true, Missing: map[string]string{"vlan": "fake", "geneve": "fake", "gre": "fake"}},
 		links: map[string]*Link{}, fdb: map[string][]FDB{}, neigh: map[string][]Neigh{},
 	}
@@ -67,6 +69,20 @@ func (f *Fake) notify() {
 
 func (f *Fake) Capabilities(context.Context) Capabilities { return f.Caps }
 
+func (f *Fake) Mark() string { return f.mark }
+
+// claim makes an existing link ours, or refuses it. f.mu is held.
+func (f *Fake) claim(l *Link) error {
+	if !claimable(l.Alias, f.mark) {
+		return &ForeignError{Name: l.Name, Alias: l.Alias}
+	}
+	if l.Alias != f.mark {
+		f.Calls++
+		l.Alias = f.mark
+	}
+	return nil
+}
+
 func (f *Fake) Links(context.Context) ([]Link, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -90,6 +106,9 @@ func (f *Fake) EnsureBridge(_ context.Context, name string, mtu int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if l, ok := f.links[name]; ok {
+		if err := f.claim(l); err != nil {
+			return err
+		}
 		if l.Kind != "bridge" {
 			return fmt.Errorf("%s exists and is a %s, not a bridge", name, l.Kind)
 		}
@@ -100,7 +119,7 @@ func (f *Fake) EnsureBridge(_ context.Context, name string, mtu int) error {
 		return nil
 	}
 	f.Calls++
-	f.links[name] = &Link{Name: name, Kind: "bridge", MTU: mtu, Up: true, Alias: Alias}
+	f.links[name] = &Link{Name: name, Kind: "bridge", MTU: mtu, Up: true, Alias: f.mark}
 	return nil
 }
 
@@ -114,6 +133,9 @@ func (f *Fake) EnsureVXLAN(_ context.Context, v VXLAN) error {
 		v.Port = VXLANPort
 	}
 	if l, ok := f.links[v.Name]; ok {
+		if err := f.claim(l); err != nil {
+			return err
+		}
 		if l.Kind == "vxlan" && l.VXLAN.VNI == v.VNI && l.VXLAN.Local == v.Local && l.VXLAN.Port == v.Port &&
 			l.VXLAN.Learning == v.Learning && l.VXLAN.Proxy == v.Proxy {
 			if l.MTU != v.MTU || !l.Up {
@@ -127,7 +149,7 @@ func (f *Fake) EnsureVXLAN(_ context.Context, v VXLAN) error {
 	}
 	f.Calls++
 	c := v
-	f.links[v.Name] = &Link{Name: v.Name, Kind: "vxlan", MTU: v.MTU, Up: true, Alias: Alias, VXLAN: &c}
+	f.links[v.Name] = &Link{Name: v.Name, Kind: "vxlan", MTU: v.MTU, Up: true, Alias: f.mark, VXLAN: &c}
 	return nil
 }
 
@@ -140,6 +162,11 @@ func (f *Fake) EnsureVLAN(_ context.Context, name, parent string, id, mtu int) e
 	if _, ok := f.links[parent]; !ok {
 		return fmt.Errorf("vlan %s: no parent device %s", name, parent)
 	}
+	if l, ok := f.links[name]; ok {
+		if err := f.claim(l); err != nil {
+			return err
+		}
+	}
 	if l, ok := f.links[name]; ok && l.VLAN != nil && l.VLAN.ID == id && l.VLAN.Parent == parent {
 		if l.MTU != mtu || !l.Up {
 			f.Calls++
@@ -149,7 +176,7 @@ func (f *Fake) EnsureVLAN(_ context.Context, name, parent string, id, mtu int) e
 	}
 	f.del(name)
 	f.Calls++
-	f.links[name] = &Link{Name: name, Kind: "vlan", MTU: mtu, Up: true, Alias: Alias, VLAN: &VLAN{Parent: parent, ID: id}}
+	f.links[name] = &Link{Name: name, Kind: "vlan", MTU: mtu, Up: true, Alias: f.mark, VLAN: &VLAN{Parent: parent, ID: id}}
 	return nil
 }
 
@@ -172,6 +199,9 @@ func (f *Fake) del(name string) {
 func (f *Fake) DeleteLink(_ context.Context, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if l, ok := f.links[name]; ok && !l.OwnedBy(f.mark) {
+		return &ForeignError{Name: name, Alias: l.Alias}
+	}
 	f.del(name)
 	return nil
 }

@@ -5,49 +5,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
-)
 
-// namedNS opens a named namespace, making it when missing (without
-// moving the caller's thread).
-func namedNS(name string) (netns.NsHandle, error) {
-	if ns, err := netns.GetFromName(name); err == nil {
-		return ns, nil
-	}
-	type res struct {
-		ns  netns.NsHandle
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{err: err}
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.NewNamed(name)
-		if err != nil {
-			if netns.Set(orig) == nil {
-				runtime.UnlockOSThread()
-			}
-			ch <- res{err: fmt.Errorf("make network namespace %s: %w", name, err)}
-			return
-		}
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- res{ns: ns}
-	}()
-	r := <-ch
-	return r.ns, r.err
-}
+	"golang.org/x/sys/unix"
+	knetns "muon/internal/kernel/netns"
+)
 
 // PlugInstance makes the instance's namespace (when missing) and a veth
 // pair: eth0 inside with the MAC, MTU, addresses and default routes, up;
@@ -57,7 +21,7 @@ func PlugInstance(in Instance) error {
 	if err != nil {
 		return fmt.Errorf("port MAC: %w", err)
 	}
-	ns, err := namedNS(in.NetNS)
+	ns, err := knetns.Ensure(in.NetNS)
 	if err != nil {
 		return err
 	}

@@ -16,26 +16,55 @@ import (
 // VXLANPort is the IANA VXLAN port, as Neutron uses it.
 const VXLANPort = 4789
 
-// Alias tags devices the agents create (IFLA_IFALIAS), so devices whose
-// names say nothing (a VLAN sub-interface eth1.100) can be found as ours.
+// Alias is how devices were marked before marks named their agent. A
+// device that carries it alone is adopted by the first agent that wants
+// it (Ensure* re-marks it), and removed by none.
 const Alias = "muon"
+
+// Mark is the alias (IFLA_IFALIAS) an agent puts on every device it makes,
+// naming the agent ("muon:<host>"). Only devices with its own mark are
+// ever changed or deleted as its own: another agent's, another program's
+// brq* bridge, an operator's device are left alone, whatever their names.
+func Mark(owner string) string { return Alias + ":" + owner }
+
+// ForeignError is an Ensure* on a device name someone else holds.
+type ForeignError struct {
+	Name, Alias string
+}
+
+func (e *ForeignError) Error() string {
+	if e.Alias == "" {
+		return fmt.Sprintf("device %s exists and is not ours (no mark): left alone", e.Name)
+	}
+	return fmt.Sprintf("device %s exists and is not ours (marked %q): left alone", e.Name, e.Alias)
+}
+
+// claimable tells whether an existing device with this alias may be made
+// ours: it is, or a mark-less Muon agent made it.
+func claimable(alias, mark string) bool { return alias == mark || alias == Alias }
 
 // Kernel is what the L2 agent needs from the host. Devices are named;
 // addresses and MACs are strings in Go's canonical form (net.IP.String,
-// net.HardwareAddr.String), so a fake can compare and print them.
+// net.HardwareAddr.String), so a fake can compare and print them. A
+// Kernel belongs to one agent: the devices it makes carry that agent's
+// Mark, and it refuses to delete or remake a device that does not.
 type Kernel interface {
 	// Capabilities says which device kinds this kernel can create.
 	Capabilities(ctx context.Context) Capabilities
 	// Links lists every link of the namespace.
 	Links(ctx context.Context) ([]Link, error)
-	// EnsureBridge makes a bridge with this MTU, up, tagged as ours.
+	// Mark is the mark of this Kernel's devices.
+	Mark() string
+	// EnsureBridge makes a bridge with this MTU, up, marked as ours; a
+	// device of that name that is not ours is a *ForeignError.
 	EnsureBridge(ctx context.Context, name string, mtu int) error
 	// EnsureVXLAN makes (or remakes, when its identity differs) a VXLAN
-	// device, up, tagged as ours.
+	// device, up, marked as ours.
 	EnsureVXLAN(ctx context.Context, v VXLAN) error
-	// EnsureVLAN makes an 802.1Q sub-interface of parent, up, tagged.
+	// EnsureVLAN makes an 802.1Q sub-interface of parent, up, marked.
 	EnsureVLAN(ctx context.Context, name, parent string, id, mtu int) error
-	// DeleteLink removes a link; a missing one is not an error.
+	// DeleteLink removes a link of ours; a missing one is not an error,
+	// one that is not ours a *ForeignError.
 	DeleteLink(ctx context.Context, name string) error
 	// SetMaster attaches a link to a bridge; "" detaches it.
 	SetMaster(ctx context.Context, name, bridge string) error
@@ -67,12 +96,8 @@ type Link struct {
 	VLAN   *VLAN  // for Kind vlan
 }
 
-// Ours tells whether we made the link: it carries a name prefix the
-// agents own or our alias.
-func (l Link) Ours() bool {
-	return strings.HasPrefix(l.Name, "brq") || strings.HasPrefix(l.Name, "vxlan-") ||
-		l.Alias == Alias || strings.HasPrefix(l.Alias, Alias+":")
-}
+// OwnedBy tells whether the link carries mark.
+func (l Link) OwnedBy(mark string) bool { return l.Alias == mark }
 
 // VXLAN is a VXLAN device's identity and settings.
 type VXLAN struct {

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	knetns "muon/internal/kernel/netns"
 )
 
 var _ Kernel = (*Linux)(nil)
@@ -19,29 +20,42 @@ var _ Kernel = (*Linux)(nil)
 // bound to it (so no call depends on which namespace the calling thread
 // is in).
 type Linux struct {
+	mark string
 	ns   netns.NsHandle
 	h    *netlink.Handle
 	once sync.Once
 	caps Capabilities
 }
 
-// Open is the Kernel of the calling thread's network namespace.
-func Open() (*Linux, error) {
+// Open is the Kernel of the agent named owner in the calling thread's
+// network namespace.
+func Open(owner string) (*Linux, error) {
 	ns, err := netns.Get()
 	if err != nil {
 		return nil, fmt.Errorf("kernel: current network namespace: %w", err)
 	}
-	return OpenAt(ns)
+	return OpenAt(ns, owner)
 }
 
-// OpenAt is the Kernel of namespace ns; it takes ownership of the handle.
-func OpenAt(ns netns.NsHandle) (*Linux, error) {
+// OpenAt is the Kernel of the agent named owner in namespace ns; it takes
+// ownership of the handle.
+func OpenAt(ns netns.NsHandle, owner string) (*Linux, error) {
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("kernel: netlink: %w", err)
 	}
-	return &Linux{ns: ns, h: h}, nil
+	return &Linux{mark: Mark(owner), ns: ns, h: h}, nil
+}
+
+func (l *Linux) Mark() string { return l.mark }
+
+// claim refuses an existing device that is not ours.
+func (l *Linux) claim(lk netlink.Link) error {
+	if a := lk.Attrs(); !claimable(a.Alias, l.mark) {
+		return &ForeignError{Name: a.Name, Alias: a.Alias}
+	}
+	return nil
 }
 
 // Close releases the netlink sockets and the namespace handle.
@@ -110,8 +124,8 @@ func (l *Linux) settle(lk netlink.Link, mtu int) error {
 			return fmt.Errorf("set mtu %d on %s: %w", mtu, a.Name, err)
 		}
 	}
-	if a.Alias != Alias {
-		if err := l.h.LinkSetAlias(lk, Alias); err != nil {
+	if a.Alias != l.mark {
+		if err := l.h.LinkSetAlias(lk, l.mark); err != nil {
 			return fmt.Errorf("tag %s: %w", a.Name, err)
 		}
 	}
@@ -144,6 +158,8 @@ func (l *Linux) EnsureBridge(_ context.Context, name string, mtu int) error {
 		}
 	case err != nil:
 		return fmt.Errorf("link %s: %w", name, err)
+	case l.claim(lk) != nil:
+		return l.claim(lk)
 	case lk.Type() != "bridge":
 		return fmt.Errorf("%s exists and is a %s, not a bridge", name, lk.Type())
 	}
@@ -163,6 +179,9 @@ func (l *Linux) EnsureVXLAN(_ context.Context, v VXLAN) error {
 		return fmt.Errorf("link %s: %w", v.Name, err)
 	}
 	if err == nil {
+		if err := l.claim(lk); err != nil {
+			return err
+		}
 		x, ok := lk.(*netlink.Vxlan)
 		if ok && x.VxlanId == v.VNI && x.SrcAddr.Equal(local) && x.Port == v.Port && x.Learning == v.Learning && x.Proxy == v.Proxy {
 			return l.settle(lk, v.MTU)
@@ -195,6 +214,9 @@ func (l *Linux) EnsureVLAN(_ context.Context, name, parent string, id, mtu int) 
 		return fmt.Errorf("link %s: %w", name, err)
 	}
 	if err == nil {
+		if err := l.claim(lk); err != nil {
+			return err
+		}
 		if x, ok := lk.(*netlink.Vlan); ok && x.VlanId == id && x.ParentIndex == p.Attrs().Index {
 			return l.settle(lk, mtu)
 		}
@@ -216,6 +238,9 @@ func (l *Linux) DeleteLink(_ context.Context, name string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("link %s: %w", name, err)
+	}
+	if a := lk.Attrs(); a.Alias != l.mark {
+		return &ForeignError{Name: name, Alias: a.Alias}
 	}
 	if err := l.h.LinkDel(lk); err != nil && !notFound(err) {
 		return fmt.Errorf("delete %s: %w", name, err)
@@ -486,7 +511,7 @@ func (l *Linux) Capabilities(context.Context) Capabilities {
 func Probe() Capabilities {
 	c := Capabilities{Missing: map[string]string{}}
 	kinds := []string{"bridge", "vxlan", "vlan", "geneve", "gre"}
-	ns, err := scratchNS()
+	ns, err := knetns.New()
 	if err != nil {
 		for _, k := range kinds {
 			c.Missing[k] = "cannot probe: " + err.Error()
@@ -529,46 +554,10 @@ func Probe() Capabilities {
 	return c
 }
 
-// scratchNS makes a new unnamed network namespace without moving the
-// caller: on a locked thread that returns to its namespace, or is
-// thrown away when it cannot.
-func scratchNS() (netns.NsHandle, error) {
-	type res struct {
-		ns  netns.NsHandle
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{err: err}
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.New()
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{err: err}
-			return
-		}
-		if err := netns.Set(orig); err != nil {
-			// Leave the thread locked: it dies with this goroutine.
-			ch <- res{ns: ns}
-			return
-		}
-		runtime.UnlockOSThread()
-		ch <- res{ns: ns}
-	}()
-	r := <-ch
-	return r.ns, r.err
-}
-
 // Host is the Kernel of the calling thread's network namespace and the
 // function that releases it.
-func Host() (Kernel, func(), error) {
-	k, err := Open()
+func Host(owner string) (Kernel, func(), error) {
+	k, err := Open(owner)
 	if err != nil {
 		return nil, nil, err
 	}

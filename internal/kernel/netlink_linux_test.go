@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"context"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -11,25 +10,11 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"muon/internal/kernel/netns/netnstest"
 )
 
-// newNetNS makes a new network namespace for one test; deleting its
-// last handle at cleanup removes it and every link in it.
-func newNetNS(t *testing.T) netns.NsHandle {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("MUON_E2E") == "1" {
-			t.Fatal("MUON_E2E=1 needs root")
-		}
-		t.Skip("needs root: creates network namespaces")
-	}
-	ns, err := scratchNS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	return ns
-}
+func newNetNS(t *testing.T) netns.NsHandle { return netnstest.New(t) }
 
 func openAt(t *testing.T, ns netns.NsHandle) *Linux {
 	t.Helper()
@@ -37,7 +22,7 @@ func openAt(t *testing.T, ns netns.NsHandle) *Linux {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := OpenAt(dup)
+	k, err := OpenAt(dup, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +47,7 @@ func TestLinuxProbe(t *testing.T) {
 func TestLinuxBridgeVXLAN(t *testing.T) {
 	ctx := context.Background()
 	k := openAt(t, newNetNS(t))
-	ours := func(l Link) bool { return l.Ours() || strings.HasPrefix(l.Name, "tap") }
+	ours := func(l Link) bool { return l.OwnedBy(Mark("test")) || strings.HasPrefix(l.Name, "tap") }
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -119,17 +104,17 @@ link vxlan-1001 vxlan mtu 1450 id 1001 local 192.168.100.9 dstport 4789 nolearni
 	links, err := k.Links(ctx)
 	must(err)
 	for _, l := range links {
-		if (l.Kind == "bridge" || l.Kind == "vxlan") && (!l.Ours() || l.Alias != Alias) {
+		if (l.Kind == "bridge" || l.Kind == "vxlan") && !l.OwnedBy(Mark("test")) {
 			t.Errorf("%s not tagged as ours: alias %q", l.Name, l.Alias)
 		}
-		if l.Name == "tapaaaaaaaa-bb" && l.Ours() {
+		if l.Name == "tapaaaaaaaa-bb" && l.OwnedBy(Mark("test")) {
 			t.Errorf("a tap is not ours")
 		}
 	}
 	must(k.DeleteLink(ctx, "vxlan-1001"))
 	must(k.DeleteLink(ctx, "brq0123456789a"))
 	must(k.DeleteLink(ctx, "brq0123456789a"))
-	got, _ = Dump(ctx, k, func(l Link) bool { return l.Ours() })
+	got, _ = Dump(ctx, k, func(l Link) bool { return l.OwnedBy(Mark("test")) })
 	if got != "" {
 		t.Fatalf("left behind:\n%s", got)
 	}

@@ -347,23 +347,24 @@ func (a *Agent) plug(ctx context.Context, p *plan, pt agentapi.Port, wired map[s
 	return true, nil
 }
 
-// prune removes the bridges, VXLAN and VLAN devices we own that the state
-// no longer wants, and takes off our bridges any device not planned on
-// them (the tap of a port that is gone). It never deletes a device we
-// did not make.
+// prune removes the bridges, VXLAN and VLAN devices we own (our mark)
+// that the state no longer wants, and takes off our bridges any device
+// not planned on them (the tap of a port that is gone). It never deletes
+// a device we did not make, nor touches another's bridge.
 func (a *Agent) prune(ctx context.Context, p *plan) []error {
 	var errs []error
+	mark := a.k.Mark()
 	names := slices.Sorted(maps.Keys(p.links))
 	gone := map[string]bool{}
 	for _, name := range names {
 		l := p.links[name]
-		if !l.Ours() {
+		if !l.OwnedBy(mark) {
 			continue
 		}
 		stale := false
 		switch l.Kind {
 		case "bridge":
-			stale = strings.HasPrefix(name, "brq") && !p.bridges[name]
+			stale = !p.bridges[name]
 		case "vxlan":
 			stale = !p.tunnels[name]
 		case "vlan":
@@ -387,7 +388,7 @@ func (a *Agent) prune(ctx context.Context, p *plan) []error {
 	}
 	for _, name := range names {
 		l := p.links[name]
-		if gone[name] || l.Master == "" || gone[l.Master] || !strings.HasPrefix(l.Master, "brq") {
+		if gone[name] || l.Master == "" || gone[l.Master] || !(p.bridges[l.Master] || p.links[l.Master].OwnedBy(mark)) {
 			continue
 		}
 		if p.attached[name] == l.Master {

@@ -43,6 +43,11 @@ func tap(id string) kernel.Link {
 	return kernel.Link{Name: agentapi.TapName(id), Kind: "veth", Up: true}
 }
 
+func withMaster(l kernel.Link, master string) kernel.Link {
+	l.Master = master
+	return l
+}
+
 func TestSync(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -135,8 +140,8 @@ link vxlan-1001 vxlan mtu 1450 id 1001 local 192.168.100.1 dstport 4789 nolearni
 		name: "stale-ours-only",
 		links: []kernel.Link{
 			tap(p1),
-			{Name: "brqold0000-00", Kind: "bridge", Up: true, Alias: kernel.Alias},
-			{Name: "vxlan-9", Kind: "vxlan", Up: true, Alias: kernel.Alias, VXLAN: &kernel.VXLAN{VNI: 9, Local: "192.168.100.1", Port: 4789}},
+			{Name: "brqold0000-00", Kind: "bridge", Up: true, Alias: kernel.Mark("h1")},
+			{Name: "vxlan-9", Kind: "vxlan", Up: true, Alias: kernel.Mark("h1"), VXLAN: &kernel.VXLAN{VNI: 9, Local: "192.168.100.1", Port: 4789}},
 			{Name: "tapforeign-xx", Kind: "veth", Up: true, Master: "brqold0000-00"},
 			{Name: "tapstray0000", Kind: "veth", Up: true, Master: "brqaaaaaaaa-00"},
 			{Name: "br0", Kind: "bridge", Up: true},
@@ -154,6 +159,53 @@ link vx0 vxlan mtu 1500 id 5 local 10.1.1.1 dstport 4789 nolearning up
 link vxlan-1001 vxlan mtu 1450 id 1001 local 192.168.100.1 dstport 4789 nolearning up master brqaaaaaaaa-00
 `,
 		status: agentapi.Status{Up: []string{p1}},
+	}, {
+		// Another agent's devices on this machine (host h2) and a bridge
+		// someone made by hand, brq-named or not, survive our Sync, and
+		// so does what is attached to them.
+		name: "others-untouched",
+		links: []kernel.Link{
+			tap(p1), withMaster(tap(p2), "brq-foreign"), withMaster(tap(p3), "brqbbbbbbbb-00"),
+			{Name: "brq-foreign", Kind: "bridge", Up: true},
+			{Name: "brqbbbbbbbb-00", Kind: "bridge", MTU: 1450, Up: true, Alias: kernel.Mark("h2")},
+			{Name: "vxlan-1002", Kind: "vxlan", MTU: 1450, Up: true, Alias: kernel.Mark("h2"), Master: "brqbbbbbbbb-00",
+				VXLAN: &kernel.VXLAN{VNI: 1002, Local: "192.168.100.1", Port: 4789}},
+			{Name: "vxlan-7", Kind: "vxlan", Up: true, Alias: "someone-else", VXLAN: &kernel.VXLAN{VNI: 7, Local: "10.9.9.9", Port: 4789}},
+		},
+		steps: []agentapi.State{
+			{Networks: []agentapi.Network{vxnet(netA, 1001)}, Ports: []agentapi.Port{port(p1, netA, true)}},
+			{},
+		},
+		want: `link brq-foreign bridge mtu 1500 up
+link brqbbbbbbbb-00 bridge mtu 1450 up
+link tap11111111-11 veth mtu 1450 up
+link tap22222222-22 veth mtu 1500 up master brq-foreign
+link tap33333333-33 veth mtu 1500 up master brqbbbbbbbb-00
+link vxlan-1002 vxlan mtu 1450 id 1002 local 192.168.100.1 dstport 4789 nolearning up master brqbbbbbbbb-00
+link vxlan-7 vxlan mtu 1500 id 7 local 10.9.9.9 dstport 4789 nolearning up
+`,
+	}, {
+		// Our bridge's name is held by a device that is not ours: we say
+		// so, leave it alone, and the port stays down.
+		name:  "name-held-by-another",
+		links: []kernel.Link{tap(p1), {Name: "brqaaaaaaaa-00", Kind: "bridge", Up: true, Alias: kernel.Mark("h2")}},
+		steps: []agentapi.State{{Networks: []agentapi.Network{vxnet(netA, 1001)}, Ports: []agentapi.Port{port(p1, netA, true)}}},
+		want: `link brqaaaaaaaa-00 bridge mtu 1500 up
+link tap11111111-11 veth mtu 1500 down
+`,
+		status:  agentapi.Status{Down: []string{p1}},
+		wantErr: "exists and is not ours",
+	}, {
+		// A device marked by an agent from before marks named their owner
+		// is adopted by the agent that wants it, and then is its own.
+		name:  "legacy-mark-adopted",
+		links: []kernel.Link{tap(p1), {Name: "brqaaaaaaaa-00", Kind: "bridge", Up: true, Alias: kernel.Alias}},
+		steps: []agentapi.State{
+			{Networks: []agentapi.Network{vxnet(netA, 1001)}, Ports: []agentapi.Port{port(p1, netA, true)}},
+			{},
+		},
+		want: `link tap11111111-11 veth mtu 1450 up
+`,
 	}, {
 		name:  "flat-uplink",
 		links: []kernel.Link{tap(p1), {Name: "eth1", Kind: "device"}},
@@ -208,7 +260,7 @@ link tap22222222-22 veth mtu 1450 up
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			k := kernel.NewFake()
+			k := kernel.NewFake("h1")
 			for _, l := range tc.links {
 				k.AddLink(l)
 			}
