@@ -1,35 +1,32 @@
-// Package agent is the Linux bridge agent process: it registers and
-// heartbeats with the server, follows its host's desired state over the
-// agent channel (a full state, then deltas by revision with long polls),
-// converges the kernel with l2.Agent whenever the state or the host's
-// devices change, and reports which ports are wired.
+// Package agent is the host agent process: it registers and heartbeats
+// with the server, follows its host's desired state over the agent
+// channel (a full state, then deltas by revision with long polls), hands
+// each section of it to the driver registered for it (the Linux bridge
+// agent's "l2" first), converges the kernel with the drivers whenever the
+// state or the host's devices change, and reports what they observed.
+// The drivers compiled in are internal/agent/all's.
 package agent
 
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	"muon/internal/agent/l2"
 	"muon/internal/agentapi"
 	"muon/internal/kernel"
 )
 
 // Config is the agent's settings.
 type Config struct {
-	Host              string
-	TunnelIP          string
-	InterfaceMappings map[string]string
-	ARPResponder      bool
-	AvailabilityZone  string
+	Settings
 	// ReportInterval between heartbeats; 0 takes the server's (else 30 s).
 	ReportInterval time.Duration
 	// Wait is how long one long poll may be held (30 s).
@@ -37,7 +34,7 @@ type Config struct {
 	// Backoff is the first retry delay after a failure (0.5 s), doubled
 	// up to MaxBackoff (15 s).
 	Backoff, MaxBackoff time.Duration
-	// Poll is how often the host's devices are checked when no link event
+	// Poll is how often the drivers look for drift when no link event
 	// came (1 s); Resync how often the kernel is converged anyway (30 s).
 	Poll, Resync time.Duration
 }
@@ -55,35 +52,43 @@ type Agent struct {
 	cfg     Config
 	c       *Client
 	k       kernel.Kernel
-	l2      *l2.Agent
 	log     *slog.Logger
 	started time.Time
+	names   []string // sections, sorted
 
-	mu      sync.Mutex
-	latest  *agentapi.State
-	full    bool            // latest came whole: report every port again
-	changed map[string]bool // ports upserted since the last take
+	// dmu serialises every call into the drivers: the follower loads and
+	// applies, the converge loop syncs and reports, heartbeats ask.
+	dmu     sync.Mutex
+	drivers map[string]Driver
+	dirty   map[string]bool // sections changed since their last Sync
+	fullAt  time.Time       // a full state came and is not yet in sync
+	rev     int64           // the revision the drivers hold
 	wake    chan struct{}
-	up      int // ports wired, for heartbeats
 }
 
-// New is an agent talking to the server through c, over kernel k.
+// New is an agent talking to the server through c, over kernel k, with
+// every registered driver.
 func New(cfg Config, c *Client, k kernel.Kernel, log *slog.Logger) *Agent {
 	cfg.defaults()
-	return &Agent{
-		cfg: cfg, c: c, k: k, log: log, started: time.Now().UTC(),
-		l2: l2.New(l2.Config{Host: cfg.Host, TunnelIP: cfg.TunnelIP, InterfaceMappings: cfg.InterfaceMappings,
-			ARPResponder: cfg.ARPResponder}, k, log),
-		changed: map[string]bool{}, wake: make(chan struct{}, 1),
+	a := &Agent{cfg: cfg, c: c, k: k, log: log, started: time.Now().UTC(),
+		drivers: map[string]Driver{}, dirty: map[string]bool{}, wake: make(chan struct{}, 1)}
+	for _, name := range Drivers() {
+		a.names = append(a.names, name)
+		a.drivers[name] = driverFor(name)(cfg.Settings, k, log.With("section", name))
 	}
+	return a
 }
 
 // Run works until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
+	if len(a.drivers) == 0 {
+		return errors.New("agent: no drivers compiled in")
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	caps := a.k.Capabilities(ctx)
-	a.log.InfoContext(ctx, "agent starting", "host", a.cfg.Host, "tunnel_ip", a.cfg.TunnelIP, "server", a.c.Base, "kernel", caps.String())
+	a.log.InfoContext(ctx, "agent starting", "host", a.cfg.Host, "tunnel_ip", a.cfg.TunnelIP, "server", a.c.Base,
+		"sections", a.names, "kernel", caps.String())
 	for _, kind := range []string{"vxlan", "vlan", "geneve", "gre"} {
 		if !caps.Has(kind) {
 			a.log.WarnContext(ctx, caps.Why(kind, a.cfg.Host).Error())
@@ -101,167 +106,140 @@ func (a *Agent) Run(ctx context.Context) error {
 	poll := time.NewTicker(a.cfg.Poll)
 	defer poll.Stop()
 	var (
-		view     *agentapi.State
-		reported = map[string]bool{} // port -> up, as the server was told
-		pending  bool                // a report failed: retry
-		seen     string              // the devices as last synced
-		last     time.Time
-		fullAt   time.Time // a full state came and is not yet reported
+		pending bool // a report is due or failed: send it
+		last    time.Time
 	)
 	for {
-		force := false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-a.wake:
-			v, full, changed := a.take()
-			view, force = v, true
-			if full {
-				clear(reported)
-				fullAt = time.Now()
-			}
-			for id := range changed {
-				delete(reported, id)
-			}
 		case _, ok := <-events:
 			if !ok {
 				events = nil
 			}
-			// Compared like a poll: the events our own Sync causes change
-			// nothing since its fingerprint, and cost one listing, not
-			// another Sync.
+			// Looked at like a poll: the events our own Sync causes
+			// change nothing since it, and cost a look, not a Sync.
 		case <-poll.C:
 		}
-		if view == nil {
-			continue
-		}
-		if !force {
-			fp, err := a.devices(ctx)
-			force = err != nil || fp != seen || time.Since(last) > a.cfg.Resync
-		}
-		if force {
-			if err := a.l2.Sync(ctx, *view); err != nil {
-				a.log.WarnContext(ctx, "sync incomplete", "revision", view.Revision, "err", err)
-			}
+		if a.converge(ctx, time.Since(last) > a.cfg.Resync) {
 			last = time.Now()
-			// What the Sync left, not a second listing: a device that came
-			// while it ran differs, and is wired at the next look.
-			seen = fingerprint(a.l2.Expected())
 			pending = true
 		}
 		if pending {
-			pending = !a.report(ctx, reported)
-			if !pending && !fullAt.IsZero() {
-				// The whole state is in the kernel and the server knows it.
-				up := len(a.l2.Status().Up)
-				a.log.InfoContext(ctx, "in sync", "revision", view.Revision, "ports", len(view.Ports), "up", up,
-					"since_state", time.Since(fullAt).Round(time.Millisecond), "since_start", time.Since(a.started).Round(time.Millisecond))
-				fullAt = time.Time{}
-			}
+			pending = !a.report(ctx)
 		}
 	}
 }
 
-// devices fingerprints the host's links (name, up, master), so the poll
-// notices a tap that came or went.
-func (a *Agent) devices(ctx context.Context) (string, error) {
-	links, err := a.k.Links(ctx)
-	if err != nil {
-		return "", err
-	}
-	return fingerprint(links), nil
-}
-
-func fingerprint(links []kernel.Link) string {
-	slices.SortFunc(links, func(x, y kernel.Link) int { return cmp.Compare(x.Name, y.Name) })
-	var b strings.Builder
-	for _, l := range links {
-		fmt.Fprintf(&b, "%s/%v/%s/%d;", l.Name, l.Up, l.Master, l.MTU)
-	}
-	return b.String()
-}
-
-// report tells the server about ports whose wiring changed since it was
-// last told; it says whether that worked.
-func (a *Agent) report(ctx context.Context, reported map[string]bool) bool {
-	st := a.l2.Status()
-	a.mu.Lock()
-	a.up = len(st.Up)
-	a.mu.Unlock()
-	var s agentapi.Status
-	now := map[string]bool{}
-	for _, id := range st.Up {
-		now[id] = true
-		if up, ok := reported[id]; !ok || !up {
-			s.Up = append(s.Up, id)
-		}
-	}
-	for _, id := range st.Down {
-		now[id] = false
-		if up, ok := reported[id]; !ok || up {
-			s.Down = append(s.Down, id)
-		}
-	}
-	for id := range reported {
-		if _, ok := now[id]; !ok {
-			delete(reported, id)
-		}
-	}
-	if len(s.Up)+len(s.Down) == 0 {
-		return true
-	}
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := a.c.Status(rctx, a.cfg.Host, s); err != nil {
-		if ctx.Err() == nil {
-			a.log.WarnContext(ctx, "status report failed; will retry", "up", len(s.Up), "down", len(s.Down), "err", err)
-		}
+// converge Syncs the drivers whose sections changed or whose devices
+// drifted, or all of them when every is set; it tells whether it synced
+// any. Nothing runs before the first full state.
+func (a *Agent) converge(ctx context.Context, every bool) bool {
+	a.dmu.Lock()
+	defer a.dmu.Unlock()
+	if a.rev < 0 {
 		return false
 	}
-	a.log.InfoContext(ctx, "status reported", "up", len(s.Up), "down", len(s.Down))
-	a.log.DebugContext(ctx, "status report", "up", s.Up, "down", s.Down)
-	for _, id := range s.Up {
-		reported[id] = true
+	synced := false
+	for _, name := range a.names {
+		d := a.drivers[name]
+		if !every && !a.dirty[name] && !d.Drifted(ctx) {
+			continue
+		}
+		delete(a.dirty, name)
+		if err := d.Sync(ctx); err != nil {
+			a.log.WarnContext(ctx, "sync incomplete", "section", name, "revision", a.rev, "err", err)
+		}
+		synced = true
 	}
-	for _, id := range s.Down {
-		reported[id] = false
+	return synced
+}
+
+// report tells the server what the drivers observed that it does not
+// know yet; it says whether that worked.
+func (a *Agent) report(ctx context.Context) bool {
+	a.dmu.Lock()
+	st := agentapi.Status{Sections: map[string]json.RawMessage{}}
+	var dones []func()
+	for _, name := range a.names {
+		r, done := a.drivers[name].Report()
+		if r == nil {
+			continue
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			a.dmu.Unlock()
+			a.log.ErrorContext(ctx, "status report unencodable", "section", name, "err", err)
+			return true
+		}
+		st.Sections[name] = b
+		dones = append(dones, done)
+	}
+	a.dmu.Unlock()
+	if len(st.Sections) > 0 {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := a.c.Status(rctx, a.cfg.Host, st)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.WarnContext(ctx, "status report failed; will retry", "sections", slices.Sorted(maps.Keys(st.Sections)), "err", err)
+			}
+			return false
+		}
+	}
+	a.dmu.Lock()
+	defer a.dmu.Unlock()
+	for _, done := range dones {
+		done()
+	}
+	if !a.fullAt.IsZero() {
+		// The whole state is in the kernel and the server knows it.
+		attrs := []any{"revision", a.rev}
+		for _, name := range a.names {
+			if s, ok := a.drivers[name].(interface{ LogAttrs() []any }); ok {
+				attrs = append(attrs, s.LogAttrs()...)
+			}
+		}
+		attrs = append(attrs, "since_state", time.Since(a.fullAt).Round(time.Millisecond),
+			"since_start", time.Since(a.started).Round(time.Millisecond))
+		a.log.InfoContext(ctx, "in sync", attrs...)
+		a.fullAt = time.Time{}
 	}
 	return true
 }
 
 func (a *Agent) heartbeats(ctx context.Context) {
 	interval := a.cfg.ReportInterval
-	failing := false
+	failing := map[string]bool{}
 	for {
-		a.mu.Lock()
-		up := a.up
-		a.mu.Unlock()
-		conf := map[string]any{
-			"tunneling_ip": a.cfg.TunnelIP, "tunnel_types": []string{"vxlan"},
-			"interface_mappings": orEmpty(a.cfg.InterfaceMappings), "bridge_mappings": map[string]string{},
-			"devices": up, "kernel": a.k.Capabilities(ctx).Map(), "l2_population": true, "arp_responder_enabled": a.cfg.ARPResponder,
-		}
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		r, err := a.c.Heartbeat(rctx, agentapi.Heartbeat{
-			Host: a.cfg.Host, AgentType: "Linux bridge agent", Binary: "muon-linuxbridge-agent", Topic: "N/A",
-			AvailabilityZone: a.cfg.AvailabilityZone, StartedAt: a.started.Format(time.RFC3339), Configurations: conf,
-		})
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			if !failing {
-				a.log.WarnContext(ctx, "heartbeat failed", "err", err)
+		for _, name := range a.names {
+			a.dmu.Lock()
+			hb := a.drivers[name].Heartbeat(ctx)
+			a.dmu.Unlock()
+			hb.Host, hb.StartedAt = a.cfg.Host, a.started.Format(time.RFC3339)
+			if hb.AvailabilityZone == "" {
+				hb.AvailabilityZone = a.cfg.AvailabilityZone
 			}
-			failing = true
-		default:
-			if failing || interval == 0 {
-				a.log.InfoContext(ctx, "heartbeat", "agent_id", r.ID, "admin_state_up", r.AdminStateUp)
-			}
-			failing = false
-			if a.cfg.ReportInterval == 0 && r.ReportInterval > 0 {
-				interval = time.Duration(r.ReportInterval) * time.Second
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			r, err := a.c.Heartbeat(rctx, hb)
+			cancel()
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				if !failing[name] {
+					a.log.WarnContext(ctx, "heartbeat failed", "agent_type", hb.AgentType, "err", err)
+				}
+				failing[name] = true
+			default:
+				if failing[name] || interval == 0 {
+					a.log.InfoContext(ctx, "heartbeat", "agent_type", hb.AgentType, "agent_id", r.ID, "admin_state_up", r.AdminStateUp)
+				}
+				failing[name] = false
+				if a.cfg.ReportInterval == 0 && r.ReportInterval > 0 {
+					interval = time.Duration(r.ReportInterval) * time.Second
+				}
 			}
 		}
 		if interval == 0 {
@@ -275,22 +253,16 @@ func (a *Agent) heartbeats(ctx context.Context) {
 	}
 }
 
-func orEmpty(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
-}
-
-// follow keeps the latest desired state: a full read, then deltas from
-// its revision; on a failure it backs off and resumes from the same
-// revision, and reads in full only when the server says to.
+// follow keeps the drivers at the latest desired state: a full read, then
+// deltas from its revision; on a failure it backs off and resumes from
+// the same revision, and reads in full when the server says to or a
+// driver cannot take what came.
 func (a *Agent) follow(ctx context.Context) {
-	var (
-		view  agentapi.State
-		rev   int64 = -1
-		delay       = a.cfg.Backoff
-	)
+	a.dmu.Lock()
+	a.rev = -1
+	a.dmu.Unlock()
+	rev := int64(-1)
+	delay := a.cfg.Backoff
 	fail := func(what string, err error) {
 		if ctx.Err() != nil {
 			return
@@ -311,13 +283,15 @@ func (a *Agent) follow(ctx context.Context) {
 			if err == nil && st.Resync {
 				err = errors.New("the server asks to resync a full read")
 			}
+			if err == nil {
+				err = a.load(st)
+			}
 			if err != nil {
 				fail("reading the host's state failed", err)
 				continue
 			}
-			view, rev = st, st.Revision
-			a.publish(view, true, nil)
-			a.log.InfoContext(ctx, "full state", "revision", rev, "networks", len(st.Networks), "ports", len(st.Ports))
+			rev = st.Revision
+			a.log.InfoContext(ctx, "full state", "revision", rev, "sections", slices.Sorted(maps.Keys(st.Sections)))
 		} else {
 			rctx, cancel := context.WithTimeout(ctx, a.cfg.Wait+30*time.Second)
 			d, err := a.c.State(rctx, a.cfg.Host, rev, a.cfg.Wait)
@@ -332,16 +306,21 @@ func (a *Agent) follow(ctx context.Context) {
 				rev = -1
 				continue
 			case !d.Delta:
-				view, rev = d, d.Revision
-				a.publish(view, true, nil)
+				if err := a.load(d); err != nil {
+					fail("a full state the drivers refused", err)
+					rev = -1
+					continue
+				}
+				rev = d.Revision
 			default:
-				changed := merge(&view, d)
+				if err := a.apply(d); err != nil {
+					a.log.WarnContext(ctx, "a delta the drivers refused: reading the full state", "revision", d.Revision, "err", err)
+					rev = -1
+					continue
+				}
 				rev = max(rev, d.Revision)
-				view.Revision = rev
-				if len(d.Networks)+len(d.Ports)+len(d.RemovedPorts)+len(d.RemovedNetworks) > 0 {
-					a.log.DebugContext(ctx, "delta", "revision", rev, "ports", len(d.Ports), "networks", len(d.Networks),
-						"removed_ports", len(d.RemovedPorts), "removed_networks", len(d.RemovedNetworks))
-					a.publish(view, false, changed)
+				if len(d.Sections) > 0 {
+					a.log.DebugContext(ctx, "delta", "revision", rev, "sections", slices.Sorted(maps.Keys(d.Sections)))
 				}
 			}
 		}
@@ -349,69 +328,60 @@ func (a *Agent) follow(ctx context.Context) {
 	}
 }
 
-// publish hands a copy of the state to the converge loop.
-func (a *Agent) publish(view agentapi.State, full bool, changed map[string]bool) {
-	c := view
-	c.Networks = slices.Clone(view.Networks)
-	c.Ports = slices.Clone(view.Ports)
-	a.mu.Lock()
-	a.latest = &c
-	a.full = a.full || full
-	for id := range changed {
-		a.changed[id] = true
+// load hands a full state to every driver (a section missing from it is
+// empty) and wakes the converge loop.
+func (a *Agent) load(st agentapi.State) error {
+	a.dmu.Lock()
+	defer a.dmu.Unlock()
+	var errs []error
+	for _, name := range a.names {
+		raw := st.Sections[name]
+		if raw == nil {
+			raw = json.RawMessage("null")
+		}
+		if err := a.drivers[name].Load(raw); err != nil {
+			errs = append(errs, fmt.Errorf("section %s: %w", name, err))
+			continue
+		}
+		a.drivers[name].Forget()
+		a.dirty[name] = true
 	}
-	a.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	a.rev = st.Revision
+	a.fullAt = time.Now()
+	a.signal()
+	return nil
+}
+
+// apply hands each section of a delta to its driver; sections no driver
+// here builds are not this agent's.
+func (a *Agent) apply(d agentapi.State) error {
+	a.dmu.Lock()
+	defer a.dmu.Unlock()
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(d.Sections)) {
+		drv, ok := a.drivers[name]
+		if !ok {
+			continue
+		}
+		if err := drv.Apply(d.Sections[name]); err != nil {
+			errs = append(errs, fmt.Errorf("section %s: %w", name, err))
+			continue
+		}
+		a.dirty[name] = true
+	}
+	a.rev = max(a.rev, d.Revision)
+	if len(d.Sections) > 0 {
+		a.signal()
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Agent) signal() {
 	select {
 	case a.wake <- struct{}{}:
 	default:
 	}
-}
-
-func (a *Agent) take() (*agentapi.State, bool, map[string]bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	v, full, ch := a.latest, a.full, a.changed
-	a.full, a.changed = false, map[string]bool{}
-	return v, full, ch
-}
-
-// merge applies a delta to view: its networks and ports replace those
-// with the same ids, the removed ones go. It returns the ports upserted.
-func merge(view *agentapi.State, d agentapi.State) map[string]bool {
-	changed := map[string]bool{}
-	gone := func(ids []string) map[string]bool {
-		m := map[string]bool{}
-		for _, id := range ids {
-			m[id] = true
-		}
-		return m
-	}
-	goneN, goneP := gone(d.RemovedNetworks), gone(d.RemovedPorts)
-	nets := map[string]agentapi.Network{}
-	for _, n := range view.Networks {
-		nets[n.ID] = n
-	}
-	for _, n := range d.Networks {
-		nets[n.ID] = n
-	}
-	ports := map[string]agentapi.Port{}
-	for _, p := range view.Ports {
-		ports[p.ID] = p
-	}
-	for _, p := range d.Ports {
-		ports[p.ID] = p
-		changed[p.ID] = true
-	}
-	view.Networks, view.Ports = view.Networks[:0:0], view.Ports[:0:0]
-	for _, id := range slices.Sorted(maps.Keys(nets)) {
-		if !goneN[id] {
-			view.Networks = append(view.Networks, nets[id])
-		}
-	}
-	for _, id := range slices.Sorted(maps.Keys(ports)) {
-		if !goneP[id] && !goneN[ports[id].NetworkID] {
-			view.Ports = append(view.Ports, ports[id])
-		}
-	}
-	return changed
 }

@@ -11,11 +11,16 @@
 //	                                             Resync set when the server cannot
 //	                                             give a delta from R (too old, or R
 //	                                             from the future): read it in full
-//	POST /muon/v1/hosts/{host}/status         Status -> 204 (port status ACTIVE/DOWN)
+//	POST /muon/v1/hosts/{host}/status         Status -> 204 (observed state, by
+//	                                             section: port status ACTIVE/DOWN)
 //
 // Revisions are the store's change feed numbers: a State at revision R
-// reflects every change up to R.
+// reflects every change up to R. The envelope (State, Status) is the
+// channel's; what is inside a section is its feature's, and the types of
+// each section live in a file of their own here (l2.go).
 package agentapi
+
+import "encoding/json"
 
 // Heartbeat registers an agent and keeps it alive; agents send one at
 // start and every ReportInterval seconds.
@@ -40,62 +45,26 @@ type HeartbeatReply struct {
 	ReportInterval int    `json:"report_interval"` // seconds
 }
 
-// State is what one host should have, at a revision.
+// State is what one host should have, at a revision: one section per
+// feature that builds the host's data plane ("l2", then "dhcp", "l3",
+// ...), each the feature's own JSON. A full state holds every section,
+// whole; a delta only the sections with changes, each holding what
+// changed as the feature defines it.
 type State struct {
 	Host     string `json:"host"`
 	Revision int64  `json:"revision"`
 	// Delta marks a reply that holds only what changed after the
-	// requested revision; Removed* name what is gone.
-	Delta           bool     `json:"delta,omitempty"`
-	RemovedPorts    []string `json:"removed_ports,omitempty"`
-	RemovedNetworks []string `json:"removed_networks,omitempty"`
+	// requested revision.
+	Delta bool `json:"delta,omitempty"`
 	// Resync tells the agent to read the full state again.
-	Resync   bool      `json:"resync,omitempty"`
-	Networks []Network `json:"networks"`
-	Ports    []Port    `json:"ports"`
+	Resync   bool                       `json:"resync,omitempty"`
+	Sections map[string]json.RawMessage `json:"sections"`
 }
 
-// Network is a network with ports on this host, as the data plane needs it.
-type Network struct {
-	ID              string `json:"id"`
-	NetworkType     string `json:"network_type"` // vxlan, flat, vlan, local
-	PhysicalNetwork string `json:"physical_network,omitempty"`
-	SegmentationID  int64  `json:"segmentation_id,omitempty"`
-	MTU             int    `json:"mtu"`
-	// Remotes are the other hosts' tunnel endpoints with ports on this
-	// network and the addresses behind them (l2population): the agent
-	// programs FDB and neighbour entries from them.
-	Remotes []Remote `json:"remotes,omitempty"`
-}
-
-// Remote is one other host's tunnel endpoint on a network.
-type Remote struct {
-	TunnelIP string     `json:"tunnel_ip"`
-	Entries  []FDBEntry `json:"entries"`
-}
-
-// FDBEntry is one port's MAC and addresses behind a remote endpoint.
-type FDBEntry struct {
-	MAC string   `json:"mac"`
-	IPs []string `json:"ips"`
-}
-
-// Port is a port bound to this host.
-type Port struct {
-	ID           string   `json:"id"`
-	NetworkID    string   `json:"network_id"`
-	MAC          string   `json:"mac_address"`
-	IPs          []string `json:"ips"`
-	AdminStateUp bool     `json:"admin_state_up"`
-	// Device is the host-side interface: "tap" + the id's first 11
-	// characters, as Neutron's Linux bridge agent names it.
-	Device string `json:"device"`
-}
-
-// Status reports ports' devices wired (up) or not (down) on the host.
+// Status is observed state an agent reports, by section: for "l2", which
+// ports' devices are wired (L2Status).
 type Status struct {
-	Up   []string `json:"up,omitempty"`
-	Down []string `json:"down,omitempty"`
+	Sections map[string]json.RawMessage `json:"sections"`
 }
 
 // Device names, as Neutron's Linux bridge agent has them.

@@ -1,9 +1,9 @@
 // Package agents is the server side of the host agents: their records
 // (/v2.0/agents, kept alive by heartbeats), port binding as ML2's Linux
 // bridge mechanism driver does it (a host binds a port only if its agent
-// is alive, enabled and reaches the network's segment), the desired state
-// of each host with deltas by change feed revision, and the agents'
-// device status reports.
+// is alive, enabled and reaches the network's segment), the "l2" section
+// of each host's desired state on the agent channel (internal/channel)
+// with its deltas, and the agents' device status reports.
 package agents
 
 import (
@@ -45,24 +45,14 @@ func DefaultConfig() Config {
 	return Config{ReportInterval: 30 * time.Second, DownTime: 75 * time.Second}
 }
 
-// Store is what the agents need of the store: transactions, one-snapshot
-// reads and the change feed's wake-ups.
-type Store interface {
-	store.Store
-	Snapshot(ctx context.Context, fn func(store.Tx) error) error
-	WaitChanges(ctx context.Context, since int64)
-}
-
-// hostTx is a transaction of a store that keeps port bindings, heartbeats
-// and the change feed (store.SQL's).
+// hostTx is a transaction of a store that keeps port bindings and
+// heartbeats (store.SQL's).
 type hostTx interface {
 	store.Tx
 	SetPortBinding(ctx context.Context, b store.PortBinding) error
 	PortBindings(ctx context.Context, f store.PortBinding, portIDs ...string) ([]store.PortBinding, error)
 	SetHeartbeat(ctx context.Context, agentID string, atMS int64) error
 	Heartbeats(ctx context.Context, agentIDs ...string) (map[string]int64, error)
-	ChangesAfter(ctx context.Context, since int64, limit int) ([]store.Change, int64, error)
-	Revision(ctx context.Context) (int64, error)
 }
 
 func hostTxOf(tx store.Tx) (hostTx, error) {
@@ -75,14 +65,14 @@ func hostTxOf(tx store.Tx) (hostTx, error) {
 
 // Plugin keeps the agents.
 type Plugin struct {
-	st  Store
+	st  store.Store
 	log *slog.Logger
 	cfg Config
 	now func() time.Time
 }
 
 // New builds the agents plugin.
-func New(cfg Config, st Store, log *slog.Logger) (*Plugin, error) {
+func New(cfg Config, st store.Store, log *slog.Logger) (*Plugin, error) {
 	d := DefaultConfig()
 	if cfg.ReportInterval <= 0 {
 		cfg.ReportInterval = d.ReportInterval

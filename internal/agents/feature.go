@@ -2,9 +2,7 @@ package agents
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"muon/internal/agentapi"
@@ -39,22 +37,19 @@ func init() {
 	})
 }
 
-// build makes the agents plugin, the core's port binder, and the agent
-// channel's routes.
+// build makes the agents plugin, the core's port binder, the agents'
+// heartbeat route and the l2 section of hosts' state.
 func build(ctx context.Context, env feature.Env) (feature.Parts, error) {
-	st, ok := env.Store.(Store)
-	if !ok {
-		return feature.Parts{}, errors.New("agents: the store keeps no change feed")
-	}
 	o := env.Config.(*Options)
-	p, err := New(Config{ReportInterval: time.Duration(o.ReportInterval) * time.Second, DownTime: time.Duration(o.DownTime) * time.Second}, st, env.Log)
+	p, err := New(Config{ReportInterval: time.Duration(o.ReportInterval) * time.Second, DownTime: time.Duration(o.DownTime) * time.Second}, env.Store, env.Log)
 	if err != nil {
 		return feature.Parts{}, err
 	}
 	env.Core.UseBinder(p)
 	return feature.Parts{
 		Services: []*feature.Service{{Res: Resource(), Backend: Agents{Plugin: p}}},
-		Routes:   append(p.dhcpRoutes(), p.channelRoutes()...),
+		Routes:   append(p.dhcpRoutes(), p.heartbeatRoutes()...),
+		Sections: []feature.Section{L2{Plugin: p}},
 	}, nil
 }
 
@@ -99,8 +94,8 @@ func (p *Plugin) dhcpRoutes() []feature.Route {
 	}
 }
 
-// channelRoutes serve the agent channel (internal/agentapi).
-func (p *Plugin) channelRoutes() []feature.Route {
+// heartbeatRoutes serve the agents' registration (internal/agentapi).
+func (p *Plugin) heartbeatRoutes() []feature.Route {
 	return []feature.Route{
 		{Pattern: "POST /muon/v1/agents/heartbeat", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
 			if err := adminOnly(ctx, "report_agent_state"); err != nil {
@@ -116,57 +111,5 @@ func (p *Plugin) channelRoutes() []feature.Route {
 			}
 			return http.StatusOK, reply, nil
 		}},
-		{Pattern: "GET /muon/v1/hosts/{host}/state", Do: p.hostStateRoute},
-		{Pattern: "POST /muon/v1/hosts/{host}/status", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
-			if err := adminOnly(ctx, "update_host_status"); err != nil {
-				return 0, nil, err
-			}
-			var st agentapi.Status
-			if err := feature.DecodeJSON(r.Body, &st); err != nil {
-				return 0, nil, err
-			}
-			if err := p.ReportStatus(ctx, r.Path("host"), st); err != nil {
-				return 0, nil, err
-			}
-			return http.StatusNoContent, nil, nil
-		}},
 	}
-}
-
-// hostStateRoute answers GET /muon/v1/hosts/{host}/state[?since=R&wait=S].
-func (p *Plugin) hostStateRoute(ctx context.Context, r feature.Request) (int, any, error) {
-	if err := adminOnly(ctx, "get_host_state"); err != nil {
-		return 0, nil, err
-	}
-	q := r.Query
-	for k := range q {
-		if k != "since" && k != "wait" {
-			return 0, nil, fault.BadRequest("Unknown query parameter '%s'.", k)
-		}
-	}
-	num := func(name string) (int64, bool, error) {
-		v, ok := q[name]
-		if !ok {
-			return 0, false, nil
-		}
-		n, err := strconv.ParseInt(v[len(v)-1], 10, 64)
-		if err != nil || n < 0 {
-			return 0, false, fault.BadRequest("%s must be a non-negative integer, not '%s'", name, v[len(v)-1])
-		}
-		return n, true, nil
-	}
-	since, delta, err := num("since")
-	if err != nil {
-		return 0, nil, err
-	}
-	wait, _, err := num("wait")
-	if err != nil {
-		return 0, nil, err
-	}
-	wait = min(wait, 60)
-	st, err := p.HostState(ctx, r.Path("host"), since, delta, time.Duration(wait)*time.Second)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, st, nil
 }

@@ -6,84 +6,33 @@ import (
 	"errors"
 	"maps"
 	"slices"
-	"time"
 
 	"muon/internal/agentapi"
 	"muon/internal/fault"
+	"muon/internal/feature"
 	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
-// MaxWait bounds a long poll on a host's state.
-const MaxWait = 60 * time.Second
+// L2 is the Linux bridge agents' section of hosts' desired state on the
+// channel: the ports bound to the host and their networks, with the other
+// hosts' endpoints on them (l2population).
+type L2 struct{ *Plugin }
 
-// deltaLimit is how many changes a delta reads at most; a host further
-// behind gets its full state instead.
-const deltaLimit = 5000
+// Name is the section's key.
+func (L2) Name() string { return agentapi.L2Section }
 
-// HostState answers a host's agent: its full desired state at the feed's
-// current revision when delta is false; else only what changed after
-// since, held up to wait while nothing relevant to the host changes. A
-// since the feed no longer reaches back to, or one from the future (a
-// restored database), answers Resync.
-func (p *Plugin) HostState(ctx context.Context, host string, since int64, delta bool, wait time.Duration) (agentapi.State, error) {
-	if host == "" || len(host) > 255 {
-		return agentapi.State{}, fault.BadRequest("Invalid host '%s'.", host)
-	}
-	if !delta {
-		var out agentapi.State
-		err := p.st.Snapshot(ctx, func(tx store.Tx) error {
-			h, err := hostTxOf(tx)
-			if err != nil {
-				return err
-			}
-			out, err = p.full(ctx, h, host)
-			return err
-		})
-		return out, err
-	}
-	if since < 0 {
-		return agentapi.State{}, fault.BadRequest("since must be a non-negative integer.")
-	}
-	deadline := time.Now().Add(min(max(wait, 0), MaxWait))
-	cursor := since
-	for {
-		var out agentapi.State
-		var found bool
-		err := p.st.Snapshot(ctx, func(tx store.Tx) error {
-			h, err := hostTxOf(tx)
-			if err != nil {
-				return err
-			}
-			out, found, err = p.delta(ctx, h, host, since, cursor)
-			return err
-		})
-		if err != nil {
-			return agentapi.State{}, err
-		}
-		if found || !time.Now().Before(deadline) || ctx.Err() != nil {
-			return out, nil
-		}
-		// Nothing after cursor concerns the host: a delta from since is
-		// a delta from the revision just read.
-		cursor = out.Revision
-		wctx, cancel := context.WithDeadline(ctx, deadline)
-		p.st.WaitChanges(wctx, cursor)
-		cancel()
-	}
-}
-
-// full is a host's whole desired state, read in one snapshot.
-func (p *Plugin) full(ctx context.Context, tx hostTx, host string) (agentapi.State, error) {
-	rev, err := tx.Revision(ctx)
+// Full is the host's whole section.
+func (s L2) Full(ctx context.Context, tx store.Tx, host string) (any, error) {
+	h, err := hostTxOf(tx)
 	if err != nil {
-		return agentapi.State{}, err
+		return nil, err
 	}
-	bs, err := tx.PortBindings(ctx, store.PortBinding{Host: host, VIFType: "bridge"})
+	bs, err := h.PortBindings(ctx, store.PortBinding{Host: host, VIFType: "bridge"})
 	if err != nil {
-		return agentapi.State{}, err
+		return nil, err
 	}
 	ids := make([]string, len(bs))
 	nets := map[string]bool{}
@@ -93,48 +42,33 @@ func (p *Plugin) full(ctx context.Context, tx hostTx, host string) (agentapi.Sta
 	}
 	ports, err := portDocs(ctx, tx, ids)
 	if err != nil {
-		return agentapi.State{}, err
+		return nil, err
 	}
-	out := agentapi.State{Host: host, Revision: rev, Ports: []agentapi.Port{}, Networks: []agentapi.Network{}}
+	out := agentapi.L2{Ports: []agentapi.Port{}, Networks: []agentapi.Network{}}
 	for _, id := range ids {
 		if d, ok := ports[id]; ok {
 			out.Ports = append(out.Ports, toPort(d))
 		}
 	}
-	if out.Networks, err = p.networks(ctx, tx, host, slices.Sorted(maps.Keys(nets))); err != nil {
-		return agentapi.State{}, err
+	if out.Networks, err = s.networks(ctx, h, host, slices.Sorted(maps.Keys(nets))); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-// delta is what changed for a host after cursor (the agent has since;
-// nothing between since and cursor concerned it), and whether anything
-// did. Removals may name ports and networks the agent does not have (a
-// deleted port's host is not known any more); it ignores them.
-func (p *Plugin) delta(ctx context.Context, tx hostTx, host string, since, cursor int64) (agentapi.State, bool, error) {
-	changes, rev, err := tx.ChangesAfter(ctx, cursor, deltaLimit)
+// Delta is what the changes mean for the host's section: ports bound or
+// unbound there, networks whose segments, other hosts' ports or agents
+// changed. Removals may name ports and networks the agent does not have
+// (a deleted port's host is not known any more); it ignores them.
+func (s L2) Delta(ctx context.Context, tx store.Tx, host string, changes []store.Change) (any, bool, error) {
+	h, err := hostTxOf(tx)
 	if err != nil {
-		return agentapi.State{}, false, err
+		return nil, false, err
 	}
-	out := agentapi.State{Host: host, Revision: rev, Delta: true, Ports: []agentapi.Port{}, Networks: []agentapi.Network{}}
-	switch {
-	case since > rev:
-		// A revision from the future: the database was restored.
-		return agentapi.State{Host: host, Revision: rev, Resync: true, Ports: []agentapi.Port{}, Networks: []agentapi.Network{}}, true, nil
-	case cursor == rev:
-		return out, false, nil
-	case len(changes) == 0 || changes[0].Seq != cursor+1:
-		// The feed was pruned past the agent's revision.
-		return agentapi.State{Host: host, Revision: rev, Resync: true, Ports: []agentapi.Port{}, Networks: []agentapi.Network{}}, true, nil
-	case changes[len(changes)-1].Seq < rev:
-		// Too far behind for a delta: the full state.
-		full, err := p.full(ctx, tx, host)
-		return full, true, err
-	}
-
-	mine, err := tx.PortBindings(ctx, store.PortBinding{Host: host, VIFType: "bridge"})
+	out := agentapi.L2{Ports: []agentapi.Port{}, Networks: []agentapi.Network{}}
+	mine, err := h.PortBindings(ctx, store.PortBinding{Host: host, VIFType: "bridge"})
 	if err != nil {
-		return out, false, err
+		return nil, false, err
 	}
 	hostNets := map[string]bool{}
 	for _, b := range mine {
@@ -146,11 +80,6 @@ func (p *Plugin) delta(ctx context.Context, tx hostTx, host string, since, curso
 	removedNets := map[string]bool{}
 	agentsChanged := false
 	for _, c := range changes {
-		if c.Op == "status" {
-			// Observed state: what agents reported, not what they
-			// should build.
-			continue
-		}
 		switch c.Kind {
 		case "port":
 			if c.Op == "delete" {
@@ -176,8 +105,8 @@ func (p *Plugin) delta(ctx context.Context, tx hostTx, host string, since, curso
 	portIDs = slices.Compact(portIDs)
 	var bs []store.PortBinding
 	if len(portIDs) > 0 { // none named would list every binding
-		if bs, err = tx.PortBindings(ctx, store.PortBinding{}, portIDs...); err != nil {
-			return out, false, err
+		if bs, err = h.PortBindings(ctx, store.PortBinding{}, portIDs...); err != nil {
+			return nil, false, err
 		}
 	}
 	var upserts []string
@@ -226,11 +155,11 @@ func (p *Plugin) delta(ctx context.Context, tx hostTx, host string, since, curso
 		delete(removedNets, n)
 	}
 	if len(upserts) == 0 && len(removed) == 0 && len(refresh) == 0 && len(removedNets) == 0 {
-		return out, false, nil
+		return nil, false, nil
 	}
 	docs, err := portDocs(ctx, tx, upserts)
 	if err != nil {
-		return out, false, err
+		return nil, false, err
 	}
 	for _, id := range upserts {
 		if d, ok := docs[id]; ok {
@@ -239,8 +168,8 @@ func (p *Plugin) delta(ctx context.Context, tx hostTx, host string, since, curso
 	}
 	out.RemovedPorts = slices.Sorted(maps.Keys(removed))
 	out.RemovedNetworks = slices.Sorted(maps.Keys(removedNets))
-	if out.Networks, err = p.networks(ctx, tx, host, slices.Sorted(maps.Keys(refresh))); err != nil {
-		return out, false, err
+	if out.Networks, err = s.networks(ctx, h, host, slices.Sorted(maps.Keys(refresh))); err != nil {
+		return nil, false, err
 	}
 	return out, true, nil
 }
@@ -376,15 +305,17 @@ func (p *Plugin) remotes(ctx context.Context, tx hostTx, host, networkID string,
 	return out, nil
 }
 
-// ReportStatus sets the status of ports bound to the host: ACTIVE for
-// devices up (DOWN if the port is admin down), DOWN for devices down.
-// Ports not bound there are ignored. A status change is a change of the
-// port (its revision moves) but observed state, not desired: it wakes no
-// host's watch.
-func (p *Plugin) ReportStatus(ctx context.Context, host string, st agentapi.Status) error {
-	if host == "" || len(host) > 255 {
-		return fault.BadRequest("Invalid host '%s'.", host)
+// Observe sets the status of ports bound to the host from its agent's
+// report (agentapi.L2Status): ACTIVE for devices up (DOWN if the port is
+// admin down), DOWN for devices down. Ports not bound there are ignored.
+// A status change is a change of the port (its revision moves) but
+// observed state, not desired: it wakes no host's watch.
+func (s L2) Observe(ctx context.Context, host string, report json.RawMessage) error {
+	var st agentapi.L2Status
+	if err := feature.DecodeJSON(report, &st); err != nil {
+		return err
 	}
+	p := s.Plugin
 	if n := len(st.Up) + len(st.Down); n > 100000 {
 		return fault.BadRequest("Too many devices in one report: %d.", n)
 	}

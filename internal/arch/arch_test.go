@@ -29,12 +29,12 @@ var nevers = []never{
 			"muon/internal/agents", "muon/internal/quota", "muon/internal/feature", "muon/internal/store/..."},
 		[]string{"muon/internal/api", "muon/internal/server/...", "muon/internal/cli"}},
 	{"server-never-touches-the-kernel",
-		[]string{"muon/internal/server", "muon/internal/api", "muon/internal/feature/..."},
+		[]string{"muon/internal/server", "muon/internal/api", "muon/internal/feature/...", "muon/internal/channel"},
 		[]string{"muon/internal/kernel/...", "muon/internal/agent/...", "github.com/vishvananda/..."}},
 	{"agents-reach-the-server-only-through-the-channel",
 		[]string{"muon/internal/agent/...", "muon/internal/kernel/..."},
 		[]string{"muon/internal/api", "muon/internal/server/...", "muon/internal/store/...", "muon/internal/ml2/...",
-			"muon/internal/feature/...", "muon/internal/agents", "muon/internal/l3", "muon/internal/secgroup",
+			"muon/internal/feature/...", "muon/internal/channel", "muon/internal/agents", "muon/internal/l3", "muon/internal/secgroup",
 			"muon/internal/metering", "muon/internal/policy", "muon/internal/identity"}},
 	{"the-contract-knows-no-plugin",
 		[]string{"muon/internal/agentapi"},
@@ -108,6 +108,36 @@ func TestNevers(t *testing.T) {
 				t.Error(v)
 			}
 		})
+	}
+}
+
+// TestChannelNamesNoKinds: the agent channel is generic: it imports no
+// plugin and its code names no resource kind; features bring sections.
+func TestChannelNamesNoKinds(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.Dir}}|{{join .Imports \" \"}}|{{join .GoFiles \" \"}}", "muon/internal/channel").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	parts := strings.SplitN(strings.TrimSpace(string(out)), "|", 3)
+	if len(parts) != 3 || parts[2] == "" {
+		t.Fatalf("go list: %q", out)
+	}
+	plugins := []string{"muon/internal/ml2/...", "muon/internal/l3", "muon/internal/secgroup", "muon/internal/metering", "muon/internal/agents"}
+	for _, imp := range strings.Fields(parts[1]) {
+		if match(imp, plugins) {
+			t.Errorf("channel imports %s", imp)
+		}
+	}
+	for _, name := range strings.Fields(parts[2]) {
+		b, err := os.ReadFile(filepath.Join(parts[0], name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kind := range []string{`"port"`, `"network"`, `"subnet"`, `"segment"`, `"router"`, `"agent"`, `"floatingip"`} {
+			if strings.Contains(string(b), kind) {
+				t.Errorf("channel/%s names the kind %s", name, kind)
+			}
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 
 	"muon/internal/agent"
+	_ "muon/internal/agent/all" // every agent driver
 	"muon/internal/agentapi"
 	"muon/internal/kernel"
 )
@@ -108,7 +109,7 @@ func agentCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer release()
 	fmt.Fprintf(stdout, "muon agent: host %s, server %s (%s)\n", *host, *server, how)
-	a := agent.New(agent.Config{Host: *host, TunnelIP: *tunnel, InterfaceMappings: m, ARPResponder: *arp,
+	a := agent.New(agent.Config{Settings: agent.Settings{Host: *host, TunnelIP: *tunnel, InterfaceMappings: m, ARPResponder: *arp},
 		ReportInterval: time.Duration(*report) * time.Second}, c, k, log.With("agent", *host))
 	return a.Run(ctx)
 }
@@ -141,7 +142,7 @@ func startAgent(ctx context.Context, apiAddr string, auth func(context.Context, 
 	}
 	c := agent.NewClient("http://"+apiAddr, "")
 	c.Auth = auth
-	a := agent.New(agent.Config{Host: hostname(), TunnelIP: tunnel}, c, k, log.With("agent", hostname()))
+	a := agent.New(agent.Config{Settings: agent.Settings{Host: hostname(), TunnelIP: tunnel}}, c, k, log.With("agent", hostname()))
 	go func() {
 		defer release()
 		a.Run(ctx)

@@ -78,6 +78,9 @@ type Env struct {
 type Parts struct {
 	Services []*Service
 	Routes   []Route
+	// Sections are its parts of hosts' desired state on the agent
+	// channel.
+	Sections []Section
 }
 
 var (

@@ -8,6 +8,7 @@ import (
 
 	"muon/internal/fault"
 	"muon/internal/resource"
+	"muon/internal/store"
 )
 
 // Backend is the plugin behind one resource.
@@ -108,4 +109,26 @@ func DecodeJSON(body []byte, v any) error {
 		return fault.BadRequest("Malformed request body: data after the JSON object")
 	}
 	return nil
+}
+
+// Section is a feature's part of each host's desired state on the agent
+// channel (internal/channel), under its name in agentapi.State. The
+// channel reads it in one snapshot transaction at a revision of the
+// change feed.
+type Section interface {
+	// Name is the section's key ("l2").
+	Name() string
+	// Full is the host's whole section.
+	Full(ctx context.Context, tx store.Tx, host string) (any, error)
+	// Delta is what of changes concerns the host, as the section's delta,
+	// or ok false when nothing does. Changes are the feed's after the
+	// revision the host's agent has, observed state left out.
+	Delta(ctx context.Context, tx store.Tx, host string, changes []store.Change) (delta any, ok bool, err error)
+}
+
+// Observer is a Section that takes observed state from the host's agent
+// (its part of agentapi.Status), and writes it with store.Tx.Observe so
+// that it wakes no host.
+type Observer interface {
+	Observe(ctx context.Context, host string, report json.RawMessage) error
 }

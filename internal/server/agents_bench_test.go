@@ -101,12 +101,17 @@ func bindLatencies(b *testing.B, e *servertest.Env, n int) []time.Duration {
 		for ctx.Err() == nil {
 			code, out, err := get(ctx, "GET", fmt.Sprintf("/muon/v1/hosts/%s/state?since=%d&wait=10", host, rev), "")
 			var d agentapi.State
+			var sec agentapi.L2
 			if err != nil || code != 200 || json.Unmarshal(out, &d) != nil {
 				close(seen)
 				return
 			}
+			if raw, ok := d.Sections[agentapi.L2Section]; ok && json.Unmarshal(raw, &sec) != nil {
+				close(seen)
+				return
+			}
 			rev = d.Revision
-			for _, p := range d.Ports {
+			for _, p := range sec.Ports {
 				seen <- p.ID
 			}
 		}

@@ -50,16 +50,29 @@ func heartbeat(t *testing.T, e *servertest.Env, host string, conf map[string]any
 	return r
 }
 
-func hostState(t *testing.T, e *servertest.Env, host, query string) agentapi.State {
+// hostView is a host's state with its l2 section read.
+type hostView struct {
+	agentapi.State
+	agentapi.L2
+}
+
+func hostState(t *testing.T, e *servertest.Env, host, query string) hostView {
 	t.Helper()
 	path := "/muon/v1/hosts/" + host + "/state"
 	if query != "" {
 		path += "?" + query
 	}
 	code, out := e.Do(t, "GET", path, "admin", true, "")
-	var s agentapi.State
-	if code != 200 || json.Unmarshal([]byte(out), &s) != nil {
+	var s hostView
+	if code != 200 || json.Unmarshal([]byte(out), &s.State) != nil {
 		t.Fatalf("state of %s: %d %s", host, code, out)
+	}
+	if raw, ok := s.Sections[agentapi.L2Section]; ok {
+		if err := json.Unmarshal(raw, &s.L2); err != nil {
+			t.Fatalf("state of %s: l2 section: %v in %s", host, err, out)
+		}
+	} else if !s.Delta && !s.Resync {
+		t.Fatalf("state of %s: a full state without its l2 section: %s", host, out)
 	}
 	return s
 }
@@ -281,7 +294,7 @@ func TestPortBinding(t *testing.T) {
 	})
 }
 
-func portIDsOf(s agentapi.State) []string {
+func portIDsOf(s hostView) []string {
 	var out []string
 	for _, p := range s.Ports {
 		out = append(out, p.ID)
@@ -290,7 +303,7 @@ func portIDsOf(s agentapi.State) []string {
 	return out
 }
 
-func networkOf(s agentapi.State, id string) *agentapi.Network {
+func networkOf(s hostView, id string) *agentapi.Network {
 	for i := range s.Networks {
 		if s.Networks[i].ID == id {
 			return &s.Networks[i]
@@ -353,7 +366,7 @@ func TestHostState(t *testing.T) {
 		}
 
 		t.Run("status", func(t *testing.T) {
-			code, out := e.Do(t, "POST", "/muon/v1/hosts/h1/status", "admin", true, fmt.Sprintf(`{"up": [%q, %q]}`, p1.ID, p2.ID))
+			code, out := e.Do(t, "POST", "/muon/v1/hosts/h1/status", "admin", true, fmt.Sprintf(`{"sections": {"l2": {"up": [%q, %q]}}}`, p1.ID, p2.ID))
 			if code != 204 {
 				t.Fatalf("status: %d %s", code, out)
 			}
@@ -364,16 +377,16 @@ func TestHostState(t *testing.T) {
 			if g := must[port](t, ports.Get(bg, admin, p2.ID), "port"); g.Status != "DOWN" {
 				t.Errorf("another host's port reported up here: %s", g.Status)
 			}
-			e.Do(t, "POST", "/muon/v1/hosts/h1/status", "admin", true, fmt.Sprintf(`{"down": [%q]}`, p1.ID))
+			e.Do(t, "POST", "/muon/v1/hosts/h1/status", "admin", true, fmt.Sprintf(`{"sections": {"l2": {"down": [%q]}}}`, p1.ID))
 			if g := must[port](t, ports.Get(bg, admin, p1.ID), "port"); g.Status != "DOWN" {
 				t.Errorf("reported down: %s", g.Status)
 			}
-			e.Do(t, "POST", "/muon/v1/hosts/h1/status", "admin", true, fmt.Sprintf(`{"up": [%q]}`, p1.ID))
+			e.Do(t, "POST", "/muon/v1/hosts/h1/status", "admin", true, fmt.Sprintf(`{"sections": {"l2": {"up": [%q]}}}`, p1.ID))
 			u := must[port](t, ports.Update(bg, admin, p1.ID, upd{body{"admin_state_up": false}}), "port")
 			if u.Status != "DOWN" {
 				t.Errorf("admin down: %s", u.Status)
 			}
-			e.Do(t, "POST", "/muon/v1/hosts/h1/status", "admin", true, fmt.Sprintf(`{"up": [%q]}`, p1.ID))
+			e.Do(t, "POST", "/muon/v1/hosts/h1/status", "admin", true, fmt.Sprintf(`{"sections": {"l2": {"up": [%q]}}}`, p1.ID))
 			if g := must[port](t, ports.Get(bg, admin, p1.ID), "port"); g.Status != "DOWN" {
 				t.Errorf("admin-down port reported up: %s", g.Status)
 			}
@@ -431,7 +444,9 @@ func TestHostState(t *testing.T) {
 				{"heartbeat-bad-ip", "POST", "/muon/v1/agents/heartbeat", `{"host": "h9", "agent_type": "Linux bridge agent", "configurations": {"tunneling_ip": "nope"}}`},
 				{"heartbeat-trailing", "POST", "/muon/v1/agents/heartbeat", `{"host": "h9", "agent_type": "x"} {}`},
 				{"status-garbage", "POST", "/muon/v1/hosts/h1/status", `[1, 2`},
-				{"status-bad-types", "POST", "/muon/v1/hosts/h1/status", `{"up": [1, 2]}`},
+				{"status-bad-types", "POST", "/muon/v1/hosts/h1/status", `{"sections": {"l2": {"up": [1, 2]}}}`},
+				{"status-unknown-section", "POST", "/muon/v1/hosts/h1/status", `{"sections": {"nope": {}}}`},
+				{"status-section-garbage", "POST", "/muon/v1/hosts/h1/status", `{"sections": {"l2": "up"}}`},
 				{"status-empty", "POST", "/muon/v1/hosts/h1/status", ``},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
@@ -461,7 +476,7 @@ func TestHostStateAcrossServers(t *testing.T) {
 		n := mkNet(t, a.Client("p1", false), body{})
 		for i := range 3 {
 			rev := hostState(t, b, "h1", "").Revision
-			got := make(chan agentapi.State, 1)
+			got := make(chan hostView, 1)
 			go func() { got <- hostState(t, b, "h1", fmt.Sprintf("since=%d&wait=30", rev)) }()
 			time.Sleep(200 * time.Millisecond)
 			began := time.Now()
@@ -491,8 +506,9 @@ func FuzzAgentChannel(f *testing.F) {
 		{0, `{"host": "h1", "agent_type": "Linux bridge agent", "started_at": "yesterday"}`},
 		{0, `{"host": "", "agent_type": ""}`},
 		{0, `{"host": "h1", "agent_type": "Linux bridge agent", "configurations": {"tunn`},
-		{1, `{"up": ["00000000-0000-4000-8000-000000000000"], "down": ["x"]}`},
-		{1, `{"up": "all"}`},
+		{1, `{"sections": {"l2": {"up": ["00000000-0000-4000-8000-000000000000"], "down": ["x"]}}}`},
+		{1, `{"sections": {"l2": {"up": "all"}}}`},
+		{1, `{"sections": {"dhcp": []}}`},
 		{1, `null`},
 		{2, `since=5&wait=0`},
 		{2, `since=99999999999999999999`},
@@ -531,7 +547,7 @@ func TestStatusIsObserved(t *testing.T) {
 		bindPort(t, e, a.ID, "h3")
 		rev := hostState(t, e, "h1", "").Revision
 
-		code, out := e.Do(t, "POST", "/muon/v1/hosts/h1/status", "admin", true, fmt.Sprintf(`{"up": [%q]}`, pa.ID))
+		code, out := e.Do(t, "POST", "/muon/v1/hosts/h1/status", "admin", true, fmt.Sprintf(`{"sections": {"l2": {"up": [%q]}}}`, pa.ID))
 		if code != 204 {
 			t.Fatalf("status: %d %s", code, out)
 		}

@@ -20,6 +20,7 @@ import (
 
 	"muon/internal/api"
 	"muon/internal/auth"
+	"muon/internal/channel"
 	"muon/internal/feature"
 	_ "muon/internal/feature/all" // every feature
 	"muon/internal/identity"
@@ -288,7 +289,10 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 		{Res: ml2.IPAvailabilityResource(), Backend: ml2.IPAvailabilities{Plugin: p}, ReadOnly: true},
 		{Res: ml2.RBACPolicyResource(), Backend: ml2.RBACPolicies{Plugin: p}},
 	}
-	var routes []feature.Route
+	var (
+		routes   []feature.Route
+		sections []feature.Section
+	)
 	for _, f := range features {
 		env := feature.Env{Store: st, Log: log.With("feature", f.Name), Core: p, Quotas: quotas}
 		if f.Config != nil {
@@ -303,7 +307,17 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 		}
 		services = append(services, parts.Services...)
 		routes = append(routes, parts.Routes...)
+		sections = append(sections, parts.Sections...)
 	}
+	cst, ok := st.(channel.Store)
+	if !ok {
+		return nil, fmt.Errorf("agent channel: the store keeps no change feed")
+	}
+	ch, err := channel.New(cst, sections)
+	if err != nil {
+		return nil, err
+	}
+	routes = append(routes, ch.Routes()...)
 	out := &Servers{}
 	var authn func(http.Handler) http.Handler
 	switch cfg.Auth {

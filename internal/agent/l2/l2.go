@@ -1,7 +1,7 @@
-// Package l2 is the Linux bridge agent's converge step: it turns one
-// host's desired state (agentapi.State) into bridges, VXLAN devices,
-// uplinks, tap attachments and l2population entries in the kernel, and
-// removes what we own that the state no longer names.
+// Package l2 is the Linux bridge agent's driver of section "l2": its
+// converge step turns one host's section (agentapi.L2) into bridges,
+// VXLAN devices, uplinks, tap attachments and l2population entries in the
+// kernel, and removes what we own that the state no longer names.
 package l2
 
 import (
@@ -65,10 +65,10 @@ func New(cfg Config, k kernel.Kernel, log *slog.Logger) *Agent {
 
 // Status is which of the last Sync's ports are wired (up) and which not
 // (down), sorted.
-func (a *Agent) Status() agentapi.Status {
+func (a *Agent) Status() agentapi.L2Status {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var s agentapi.Status
+	var s agentapi.L2Status
 	for id, up := range a.status {
 		if up {
 			s.Up = append(s.Up, id)
@@ -117,7 +117,7 @@ func (p *plan) done(name string, f func(*kernel.Link)) {
 
 // Sync makes the kernel match want: it does all it can and returns every
 // failure joined (a network it cannot wire leaves its ports down).
-func (a *Agent) Sync(ctx context.Context, want agentapi.State) error {
+func (a *Agent) Sync(ctx context.Context, want agentapi.L2) error {
 	links, err := a.k.Links(ctx)
 	if err != nil {
 		return err

@@ -54,7 +54,7 @@ func TestSyncLeavesOthersAlone(t *testing.T) {
 	a1 := New(Config{Host: "h1", TunnelIP: "192.168.100.1"}, k1, log)
 	a2 := New(Config{Host: "h2", TunnelIP: "192.168.100.2"}, k2, log)
 
-	must(a2.Sync(ctx, agentapi.State{Networks: []agentapi.Network{vxnet(netB, 1002, h3)}, Ports: []agentapi.Port{port(p2, netB, true)}}))
+	must(a2.Sync(ctx, agentapi.L2{Networks: []agentapi.Network{vxnet(netB, 1002, h3)}, Ports: []agentapi.Port{port(p2, netB, true)}}))
 	others := func(l kernel.Link) bool { return !l.OwnedBy(k1.Mark()) && l.Name != agentapi.TapName(p1) }
 	before, err := kernel.Dump(ctx, k1, others)
 	must(err)
@@ -65,13 +65,13 @@ func TestSyncLeavesOthersAlone(t *testing.T) {
 		}
 	}
 
-	must(a1.Sync(ctx, agentapi.State{Networks: []agentapi.Network{vxnet(netA, 1001, h2)}, Ports: []agentapi.Port{port(p1, netA, true)}}))
+	must(a1.Sync(ctx, agentapi.L2{Networks: []agentapi.Network{vxnet(netA, 1001, h2)}, Ports: []agentapi.Port{port(p1, netA, true)}}))
 	mid, err := kernel.Dump(ctx, k1, nil)
 	must(err)
 	if !strings.Contains(mid, "link tap11111111-11 veth mtu 1450 up master brqaaaaaaaa-00") {
 		t.Fatalf("h1 did not wire its port:\n%s", mid)
 	}
-	must(a1.Sync(ctx, agentapi.State{}))
+	must(a1.Sync(ctx, agentapi.L2{}))
 	after, err := kernel.Dump(ctx, k1, others)
 	must(err)
 	if after != before {

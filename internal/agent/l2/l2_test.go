@@ -53,14 +53,14 @@ func TestSync(t *testing.T) {
 		name    string
 		arp     bool
 		links   []kernel.Link // there before the agent
-		steps   []agentapi.State
+		steps   []agentapi.L2
 		want    string
-		status  agentapi.Status
+		status  agentapi.L2Status
 		wantErr string
 	}{{
 		name:  "vxlan-remotes",
 		links: []kernel.Link{tap(p1)},
-		steps: []agentapi.State{{Networks: []agentapi.Network{vxnet(netA, 1001, h2, h3, self)},
+		steps: []agentapi.L2{{Networks: []agentapi.Network{vxnet(netA, 1001, h2, h3, self)},
 			Ports: []agentapi.Port{port(p1, netA, true), port(p2, netA, true)}}},
 		want: `link brqaaaaaaaa-00 bridge mtu 1450 up
 link tap11111111-11 veth mtu 1450 up master brqaaaaaaaa-00
@@ -71,12 +71,12 @@ fdb vxlan-1001 fa:16:3e:00:00:21 dst 192.168.100.2
 fdb vxlan-1001 fa:16:3e:00:00:31 dst 192.168.100.3
 fdb vxlan-1001 fa:16:3e:00:00:32 dst 192.168.100.3
 `,
-		status: agentapi.Status{Up: []string{p1}, Down: []string{p2}},
+		status: agentapi.L2Status{Up: []string{p1}, Down: []string{p2}},
 	}, {
 		name:  "arp-responder",
 		arp:   true,
 		links: []kernel.Link{tap(p1)},
-		steps: []agentapi.State{{Networks: []agentapi.Network{vxnet(netA, 1001, h2, h3)}, Ports: []agentapi.Port{port(p1, netA, true)}}},
+		steps: []agentapi.L2{{Networks: []agentapi.Network{vxnet(netA, 1001, h2, h3)}, Ports: []agentapi.Port{port(p1, netA, true)}}},
 		want: `link brqaaaaaaaa-00 bridge mtu 1450 up
 link tap11111111-11 veth mtu 1450 up master brqaaaaaaaa-00
 link vxlan-1001 vxlan mtu 1450 id 1001 local 192.168.100.1 dstport 4789 nolearning proxy up master brqaaaaaaaa-00
@@ -90,12 +90,12 @@ neigh vxlan-1001 10.0.0.31 lladdr fa:16:3e:00:00:31
 neigh vxlan-1001 10.0.0.32 lladdr fa:16:3e:00:00:32
 neigh vxlan-1001 fd00::31 lladdr fa:16:3e:00:00:31
 `,
-		status: agentapi.Status{Up: []string{p1}},
+		status: agentapi.L2Status{Up: []string{p1}},
 	}, {
 		name:  "remotes-shrink",
 		arp:   true,
 		links: []kernel.Link{tap(p1)},
-		steps: []agentapi.State{
+		steps: []agentapi.L2{
 			{Networks: []agentapi.Network{vxnet(netA, 1001, h2, h3)}, Ports: []agentapi.Port{port(p1, netA, true)}},
 			{Networks: []agentapi.Network{vxnet(netA, 1001, h3)}, Ports: []agentapi.Port{port(p1, netA, true)}},
 		},
@@ -109,11 +109,11 @@ neigh vxlan-1001 10.0.0.31 lladdr fa:16:3e:00:00:31
 neigh vxlan-1001 10.0.0.32 lladdr fa:16:3e:00:00:32
 neigh vxlan-1001 fd00::31 lladdr fa:16:3e:00:00:31
 `,
-		status: agentapi.Status{Up: []string{p1}},
+		status: agentapi.L2Status{Up: []string{p1}},
 	}, {
 		name:  "admin-down-cuts",
 		links: []kernel.Link{tap(p1), tap(p2)},
-		steps: []agentapi.State{
+		steps: []agentapi.L2{
 			{Networks: []agentapi.Network{vxnet(netA, 1001)}, Ports: []agentapi.Port{port(p1, netA, true), port(p2, netA, true)}},
 			{Networks: []agentapi.Network{vxnet(netA, 1001)}, Ports: []agentapi.Port{port(p1, netA, false), port(p2, netA, true)}},
 		},
@@ -122,11 +122,11 @@ link tap11111111-11 veth mtu 1450 down
 link tap22222222-22 veth mtu 1450 up master brqaaaaaaaa-00
 link vxlan-1001 vxlan mtu 1450 id 1001 local 192.168.100.1 dstport 4789 nolearning up master brqaaaaaaaa-00
 `,
-		status: agentapi.Status{Up: []string{p2}, Down: []string{p1}},
+		status: agentapi.L2Status{Up: []string{p2}, Down: []string{p1}},
 	}, {
 		name:  "two-networks-then-one",
 		links: []kernel.Link{tap(p1), tap(p2)},
-		steps: []agentapi.State{
+		steps: []agentapi.L2{
 			{Networks: []agentapi.Network{vxnet(netA, 1001), vxnet(netB, 1002, h2)}, Ports: []agentapi.Port{port(p1, netA, true), port(p2, netB, true)}},
 			{Networks: []agentapi.Network{vxnet(netA, 1001), vxnet(netB, 1002, h2)}, Ports: []agentapi.Port{port(p1, netA, true)}},
 		},
@@ -135,7 +135,7 @@ link tap11111111-11 veth mtu 1450 up master brqaaaaaaaa-00
 link tap22222222-22 veth mtu 1450 up
 link vxlan-1001 vxlan mtu 1450 id 1001 local 192.168.100.1 dstport 4789 nolearning up master brqaaaaaaaa-00
 `,
-		status: agentapi.Status{Up: []string{p1}},
+		status: agentapi.L2Status{Up: []string{p1}},
 	}, {
 		name: "stale-ours-only",
 		links: []kernel.Link{
@@ -148,7 +148,7 @@ link vxlan-1001 vxlan mtu 1450 id 1001 local 192.168.100.1 dstport 4789 nolearni
 			{Name: "vx0", Kind: "vxlan", Up: true, VXLAN: &kernel.VXLAN{VNI: 5, Local: "10.1.1.1", Port: 4789}},
 			{Name: "eth0", Kind: "device", Up: true, Master: "br0"},
 		},
-		steps: []agentapi.State{{Networks: []agentapi.Network{vxnet(netA, 1001)}, Ports: []agentapi.Port{port(p1, netA, true)}}},
+		steps: []agentapi.L2{{Networks: []agentapi.Network{vxnet(netA, 1001)}, Ports: []agentapi.Port{port(p1, netA, true)}}},
 		want: `link br0 bridge mtu 1500 up
 link brqaaaaaaaa-00 bridge mtu 1450 up
 link eth0 device mtu 1500 up master br0
@@ -158,7 +158,7 @@ link tapstray0000 veth mtu 1500 up
 link vx0 vxlan mtu 1500 id 5 local 10.1.1.1 dstport 4789 nolearning up
 link vxlan-1001 vxlan mtu 1450 id 1001 local 192.168.100.1 dstport 4789 nolearning up master brqaaaaaaaa-00
 `,
-		status: agentapi.Status{Up: []string{p1}},
+		status: agentapi.L2Status{Up: []string{p1}},
 	}, {
 		// Another agent's devices on this machine (host h2) and a bridge
 		// someone made by hand, brq-named or not, survive our Sync, and
@@ -172,7 +172,7 @@ link vxlan-1001 vxlan mtu 1450 id 1001 local 192.168.100.1 dstport 4789 nolearni
 				VXLAN: &kernel.VXLAN{VNI: 1002, Local: "192.168.100.1", Port: 4789}},
 			{Name: "vxlan-7", Kind: "vxlan", Up: true, Alias: "someone-else", VXLAN: &kernel.VXLAN{VNI: 7, Local: "10.9.9.9", Port: 4789}},
 		},
-		steps: []agentapi.State{
+		steps: []agentapi.L2{
 			{Networks: []agentapi.Network{vxnet(netA, 1001)}, Ports: []agentapi.Port{port(p1, netA, true)}},
 			{},
 		},
@@ -189,18 +189,18 @@ link vxlan-7 vxlan mtu 1500 id 7 local 10.9.9.9 dstport 4789 nolearning up
 		// so, leave it alone, and the port stays down.
 		name:  "name-held-by-another",
 		links: []kernel.Link{tap(p1), {Name: "brqaaaaaaaa-00", Kind: "bridge", Up: true, Alias: kernel.Mark("h2")}},
-		steps: []agentapi.State{{Networks: []agentapi.Network{vxnet(netA, 1001)}, Ports: []agentapi.Port{port(p1, netA, true)}}},
+		steps: []agentapi.L2{{Networks: []agentapi.Network{vxnet(netA, 1001)}, Ports: []agentapi.Port{port(p1, netA, true)}}},
 		want: `link brqaaaaaaaa-00 bridge mtu 1500 up
 link tap11111111-11 veth mtu 1500 down
 `,
-		status:  agentapi.Status{Down: []string{p1}},
+		status:  agentapi.L2Status{Down: []string{p1}},
 		wantErr: "exists and is not ours",
 	}, {
 		// A device marked by an agent from before marks named their owner
 		// is adopted by the agent that wants it, and then is its own.
 		name:  "legacy-mark-adopted",
 		links: []kernel.Link{tap(p1), {Name: "brqaaaaaaaa-00", Kind: "bridge", Up: true, Alias: kernel.Alias}},
-		steps: []agentapi.State{
+		steps: []agentapi.L2{
 			{Networks: []agentapi.Network{vxnet(netA, 1001)}, Ports: []agentapi.Port{port(p1, netA, true)}},
 			{},
 		},
@@ -209,27 +209,27 @@ link tap11111111-11 veth mtu 1500 down
 	}, {
 		name:  "flat-uplink",
 		links: []kernel.Link{tap(p1), {Name: "eth1", Kind: "device"}},
-		steps: []agentapi.State{{Networks: []agentapi.Network{{ID: netF, NetworkType: "flat", PhysicalNetwork: "physnet1", MTU: 1500}},
+		steps: []agentapi.L2{{Networks: []agentapi.Network{{ID: netF, NetworkType: "flat", PhysicalNetwork: "physnet1", MTU: 1500}},
 			Ports: []agentapi.Port{port(p1, netF, true)}}},
 		want: `link brqffffffff-00 bridge mtu 1500 up
 link eth1 device mtu 1500 up master brqffffffff-00
 link tap11111111-11 veth mtu 1500 up master brqffffffff-00
 `,
-		status: agentapi.Status{Up: []string{p1}},
+		status: agentapi.L2Status{Up: []string{p1}},
 	}, {
 		name:  "flat-unmapped",
 		links: []kernel.Link{tap(p1)},
-		steps: []agentapi.State{{Networks: []agentapi.Network{{ID: netF, NetworkType: "flat", PhysicalNetwork: "physnet9", MTU: 1500}},
+		steps: []agentapi.L2{{Networks: []agentapi.Network{{ID: netF, NetworkType: "flat", PhysicalNetwork: "physnet9", MTU: 1500}},
 			Ports: []agentapi.Port{port(p1, netF, true)}}},
 		want: `link brqffffffff-00 bridge mtu 1500 up
 link tap11111111-11 veth mtu 1500 down
 `,
-		status:  agentapi.Status{Down: []string{p1}},
+		status:  agentapi.L2Status{Down: []string{p1}},
 		wantErr: `physical network "physnet9" has no interface mapping on host h1`,
 	}, {
 		name:  "vlan-without-8021q",
 		links: []kernel.Link{tap(p1), tap(p2), {Name: "eth1", Kind: "device"}},
-		steps: []agentapi.State{{Networks: []agentapi.Network{{ID: netV, NetworkType: "vlan", PhysicalNetwork: "physnet1", SegmentationID: 100, MTU: 1500}, vxnet(netA, 1001)},
+		steps: []agentapi.L2{{Networks: []agentapi.Network{{ID: netV, NetworkType: "vlan", PhysicalNetwork: "physnet1", SegmentationID: 100, MTU: 1500}, vxnet(netA, 1001)},
 			Ports: []agentapi.Port{port(p1, netV, true), port(p2, netA, true)}}},
 		want: `link brqaaaaaaaa-00 bridge mtu 1450 up
 link eth1 device mtu 1500 down
@@ -237,20 +237,20 @@ link tap11111111-11 veth mtu 1500 down
 link tap22222222-22 veth mtu 1450 up master brqaaaaaaaa-00
 link vxlan-1001 vxlan mtu 1450 id 1001 local 192.168.100.1 dstport 4789 nolearning up master brqaaaaaaaa-00
 `,
-		status:  agentapi.Status{Up: []string{p2}, Down: []string{p1}},
+		status:  agentapi.L2Status{Up: []string{p2}, Down: []string{p1}},
 		wantErr: "this kernel has no 802.1Q support: vlan networks cannot be wired on host h1",
 	}, {
 		name:  "geneve-refused",
 		links: []kernel.Link{tap(p1)},
-		steps: []agentapi.State{{Networks: []agentapi.Network{{ID: netB, NetworkType: "geneve", SegmentationID: 7, MTU: 1442}},
+		steps: []agentapi.L2{{Networks: []agentapi.Network{{ID: netB, NetworkType: "geneve", SegmentationID: 7, MTU: 1442}},
 			Ports: []agentapi.Port{port(p1, netB, true)}}},
 		want:    "link tap11111111-11 veth mtu 1500 down\n",
-		status:  agentapi.Status{Down: []string{p1}},
+		status:  agentapi.L2Status{Down: []string{p1}},
 		wantErr: "this kernel has no Geneve support: geneve networks cannot be wired on host h1",
 	}, {
 		name:  "everything-gone",
 		links: []kernel.Link{tap(p1), tap(p2)},
-		steps: []agentapi.State{
+		steps: []agentapi.L2{
 			{Networks: []agentapi.Network{vxnet(netA, 1001, h2)}, Ports: []agentapi.Port{port(p1, netA, true), port(p2, netA, true)}},
 			{},
 		},

@@ -1,0 +1,7 @@
+// Package all compiles in every agent driver: an agent built with it
+// builds every section of its host's state it is given.
+package all
+
+import (
+	_ "muon/internal/agent/l2"
+)
