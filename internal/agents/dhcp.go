@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 
-	"muon/internal/auth"
 	"muon/internal/fault"
 	"muon/internal/record"
 	"muon/internal/resource"
@@ -20,19 +19,9 @@ const DHCP = "DHCP agent"
 // its record lock.
 const hostedKey = "dhcp_networks"
 
-func adminOnly(ctx context.Context, rule string) error {
-	if auth.FromContext(ctx).Admin() {
-		return nil
-	}
-	return fault.Forbidden("PolicyNotAuthorized", "(rule:%s) is disallowed by policy", rule)
-}
-
 // DHCPAgentsOfNetwork lists the DHCP agents hosting a network
 // (GET /v2.0/networks/{id}/dhcp-agents).
 func (p *Plugin) DHCPAgentsOfNetwork(ctx context.Context, networkID string) ([]resource.Doc, error) {
-	if err := adminOnly(ctx, "get_dhcp-agents"); err != nil {
-		return nil, err
-	}
 	var out []resource.Doc
 	err := p.st.View(ctx, func(tx store.Tx) error {
 		if _, err := tx.Get(ctx, "network", networkID); err != nil {
@@ -58,9 +47,6 @@ func (p *Plugin) DHCPAgentsOfNetwork(ctx context.Context, networkID string) ([]r
 // NetworksOfDHCPAgent lists the networks a DHCP agent hosts
 // (GET /v2.0/agents/{id}/dhcp-networks).
 func (p *Plugin) NetworksOfDHCPAgent(ctx context.Context, agentID string) ([]resource.Doc, error) {
-	if err := adminOnly(ctx, "get_dhcp-networks"); err != nil {
-		return nil, err
-	}
 	var out []resource.Doc
 	err := p.st.View(ctx, func(tx store.Tx) error {
 		rec, err := tx.Get(ctx, "agent", agentID)
@@ -94,9 +80,6 @@ func (p *Plugin) NetworksOfDHCPAgent(ctx context.Context, agentID string) ([]res
 // ScheduleNetwork makes a DHCP agent host a network
 // (POST /v2.0/agents/{id}/dhcp-networks).
 func (p *Plugin) ScheduleNetwork(ctx context.Context, agentID, networkID string) error {
-	if err := adminOnly(ctx, "create_dhcp-network"); err != nil {
-		return err
-	}
 	return p.st.Update(ctx, func(tx store.Tx) error {
 		rec, d, err := p.dhcpAgent(ctx, tx, agentID)
 		if err != nil {
@@ -119,9 +102,6 @@ func (p *Plugin) ScheduleNetwork(ctx context.Context, agentID, networkID string)
 // UnscheduleNetwork takes a network from a DHCP agent
 // (DELETE /v2.0/agents/{id}/dhcp-networks/{network_id}).
 func (p *Plugin) UnscheduleNetwork(ctx context.Context, agentID, networkID string) error {
-	if err := adminOnly(ctx, "delete_dhcp-network"); err != nil {
-		return err
-	}
 	return p.st.Update(ctx, func(tx store.Tx) error {
 		rec, d, err := p.dhcpAgent(ctx, tx, agentID)
 		if err != nil {

@@ -28,7 +28,12 @@ func init() {
 			feature.Ext("agent", "agent", "The agent management extension.", "2013-02-03T10:00:00-00:00"),
 			feature.Ext("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents", "2013-02-07T10:00:00-00:00"),
 		},
-		Policy: map[string]string{"get_agent": policy.Admin, "update_agent": policy.Admin, "delete_agent": policy.Admin},
+		Policy: map[string]string{
+			"get_agent": policy.Admin, "update_agent": policy.Admin, "delete_agent": policy.Admin,
+			"get_dhcp-agents": policy.Admin, "get_dhcp-networks": policy.Admin,
+			"create_dhcp-network": policy.Admin, "delete_dhcp-network": policy.Admin,
+			"report_agent_state": policy.Admin,
+		},
 		Config: func() any {
 			d := DefaultConfig()
 			return &Options{ReportInterval: int(d.ReportInterval / time.Second), DownTime: int(d.DownTime / time.Second)}
@@ -68,9 +73,9 @@ func (p *Plugin) dhcpRoutes() []feature.Route {
 		}
 	}
 	return []feature.Route{
-		{Pattern: "GET /v2.0/networks/{id}/dhcp-agents", Do: list("agents", p.DHCPAgentsOfNetwork)},
-		{Pattern: "GET /v2.0/agents/{id}/dhcp-networks", Do: list("networks", p.NetworksOfDHCPAgent)},
-		{Pattern: "POST /v2.0/agents/{id}/dhcp-networks", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
+		{Pattern: "GET /v2.0/networks/{id}/dhcp-agents", Policy: "get_dhcp-agents", Do: list("agents", p.DHCPAgentsOfNetwork)},
+		{Pattern: "GET /v2.0/agents/{id}/dhcp-networks", Policy: "get_dhcp-networks", Do: list("networks", p.NetworksOfDHCPAgent)},
+		{Pattern: "POST /v2.0/agents/{id}/dhcp-networks", Policy: "create_dhcp-network", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
 			var in struct {
 				NetworkID string `json:"network_id"`
 			}
@@ -85,7 +90,7 @@ func (p *Plugin) dhcpRoutes() []feature.Route {
 			}
 			return http.StatusCreated, nil, nil
 		}},
-		{Pattern: "DELETE /v2.0/agents/{id}/dhcp-networks/{network}", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
+		{Pattern: "DELETE /v2.0/agents/{id}/dhcp-networks/{network}", Policy: "delete_dhcp-network", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
 			if err := p.UnscheduleNetwork(ctx, r.Path("id"), r.Path("network")); err != nil {
 				return 0, nil, err
 			}
@@ -97,10 +102,7 @@ func (p *Plugin) dhcpRoutes() []feature.Route {
 // heartbeatRoutes serve the agents' registration (internal/agentapi).
 func (p *Plugin) heartbeatRoutes() []feature.Route {
 	return []feature.Route{
-		{Pattern: "POST /muon/v1/agents/heartbeat", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
-			if err := adminOnly(ctx, "report_agent_state"); err != nil {
-				return 0, nil, err
-			}
+		{Pattern: "POST /muon/v1/agents/heartbeat", Policy: "report_agent_state", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
 			var hb agentapi.Heartbeat
 			if err := feature.DecodeJSON(r.Body, &hb); err != nil {
 				return 0, nil, err

@@ -27,8 +27,9 @@ const maxWait = 60 * time.Second
 // or the wait ends. A watcher whose since is older than the feed keeps
 // ("truncated": true) must resync from full lists.
 func (s *Server) changes(w http.ResponseWriter, r *http.Request) error {
-	if !auth.FromContext(r.Context()).Admin() {
-		return fault.Forbidden("PolicyNotAuthorized", "(rule:get_changes) is disallowed by policy")
+	project := auth.FromContext(r.Context()).ProjectID
+	if err := s.authorize(r.Context(), "get_changes", map[string]any{"project_id": project, "tenant_id": project}, nil); err != nil {
+		return err
 	}
 	q := r.URL.Query()
 	num := func(name string, def int64) (int64, error) {

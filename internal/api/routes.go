@@ -4,12 +4,19 @@ import (
 	"context"
 	"net/http"
 
+	"muon/internal/auth"
 	"muon/internal/feature"
 	"muon/internal/resource"
 )
 
 // serveRoute answers one of a feature's routes.
 func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt feature.Route) error {
+	if rt.Policy != "" {
+		project := auth.FromContext(r.Context()).ProjectID
+		if err := s.authorize(r.Context(), rt.Policy, map[string]any{"project_id": project, "tenant_id": project}, nil); err != nil {
+			return err
+		}
+	}
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return err

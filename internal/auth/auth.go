@@ -31,6 +31,10 @@ type Credentials struct {
 // Admin tells whether the caller holds the admin role.
 func (c *Credentials) Admin() bool { return slices.Contains(c.Roles, "admin") }
 
+// AdvSvc tells whether the caller holds Neutron's advsvc role (an advanced
+// service that manages other projects' ports).
+func (c *Credentials) AdvSvc() bool { return slices.Contains(c.Roles, "advsvc") }
+
 // Owns tells whether the caller may act on a resource of the project.
 func (c *Credentials) Owns(projectID string) bool {
 	return c.Admin() || c.ProjectID == projectID

@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"muon/internal/agentapi"
-	"muon/internal/auth"
 	"muon/internal/fault"
 	"muon/internal/feature"
 	"muon/internal/store"
@@ -232,21 +231,12 @@ func (c *Channel) Report(ctx context.Context, host string, st agentapi.Status) e
 	return nil
 }
 
-func adminOnly(ctx context.Context, rule string) error {
-	if auth.FromContext(ctx).Admin() {
-		return nil
-	}
-	return fault.Forbidden("PolicyNotAuthorized", "(rule:%s) is disallowed by policy", rule)
-}
-
-// Routes serve the channel (internal/agentapi), admin only.
+// Routes serve the channel (internal/agentapi), under the core's rules
+// get_host_state and update_host_status (admin).
 func (c *Channel) Routes() []feature.Route {
 	return []feature.Route{
-		{Pattern: "GET /muon/v1/hosts/{host}/state", Do: c.stateRoute},
-		{Pattern: "POST /muon/v1/hosts/{host}/status", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
-			if err := adminOnly(ctx, "update_host_status"); err != nil {
-				return 0, nil, err
-			}
+		{Pattern: "GET /muon/v1/hosts/{host}/state", Policy: "get_host_state", Do: c.stateRoute},
+		{Pattern: "POST /muon/v1/hosts/{host}/status", Policy: "update_host_status", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
 			var st agentapi.Status
 			if err := feature.DecodeJSON(r.Body, &st); err != nil {
 				return 0, nil, err
@@ -261,9 +251,6 @@ func (c *Channel) Routes() []feature.Route {
 
 // stateRoute answers GET /muon/v1/hosts/{host}/state[?since=R&wait=S].
 func (c *Channel) stateRoute(ctx context.Context, r feature.Request) (int, any, error) {
-	if err := adminOnly(ctx, "get_host_state"); err != nil {
-		return 0, nil, err
-	}
 	q := r.Query
 	for k := range q {
 		if k != "since" && k != "wait" {

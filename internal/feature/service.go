@@ -83,6 +83,10 @@ type Route struct {
 	// Pattern is a method and a path with {name} wildcards:
 	// "POST /v2.0/agents/{id}/dhcp-networks".
 	Pattern string
+	// Policy is the rule the api authorises the request with before Do
+	// (its target the caller's project), as for any resource action: an
+	// operator's policy file decides who may.
+	Policy string
 	// Do answers with a status and a body to encode as JSON (nil for
 	// none).
 	Do func(ctx context.Context, req Request) (status int, body any, err error)

@@ -248,8 +248,6 @@ func decodeBody(r *http.Request, member string) (fields, error) {
 	return f, nil
 }
 
-func (f fields) has(name string) bool { _, ok := f[name]; return ok }
-
 // str reads a string attribute; null reads as "". ok tells it was given.
 func (f fields) str(name string, maxLen int) (v string, ok bool, err error) {
 	raw, ok := f[name]

@@ -217,11 +217,11 @@ func TestTokenAuth(t *testing.T) {
 		Scope: tokens.Scope{System: true}})
 	wantCode(t, err, 0)
 	e.clk.Advance(10 * time.Minute)
-	tok, v, err := e.issue(t, tokens.AuthOptions{TokenID: unscoped, Scope: tokens.Scope{ProjectID: e.res.DemoProjectID}})
+	_, v, err := e.issue(t, tokens.AuthOptions{TokenID: unscoped, Scope: tokens.Scope{ProjectID: e.res.DemoProjectID}})
 	if err == nil {
 		t.Fatalf("admin rescoped to demo without a role on it: %+v", v)
 	}
-	tok, v, err = e.issue(t, tokens.AuthOptions{TokenID: unscoped, Scope: tokens.Scope{ProjectName: "admin", DomainID: "default"}})
+	tok, v, err := e.issue(t, tokens.AuthOptions{TokenID: unscoped, Scope: tokens.Scope{ProjectName: "admin", DomainID: "default"}})
 	wantCode(t, err, 0)
 	if tok == unscoped || v.Project == nil || v.Project.Name != "admin" || !slices.Equal(v.Methods, []string{"token", "password"}) ||
 		len(v.AuditIDs) != 2 {

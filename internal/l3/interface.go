@@ -232,7 +232,7 @@ func (p *Plugin) dropAddress(ctx context.Context, tx store.Tx, portID, subnetID 
 		keep = append(keep, m)
 	}
 	pd["fixed_ips"] = keep
-	return p.core.SaveTx(ctx, tx, prec, pd)
+	return p.core.SavePortTx(ctx, tx, prec, pd)
 }
 
 // checkNotInUse refuses to detach a subnet that a route's nexthop, a

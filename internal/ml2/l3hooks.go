@@ -104,6 +104,14 @@ func (p *Plugin) SaveTx(ctx context.Context, tx store.Tx, rec *store.Record, d r
 	return tx.Update(ctx, rec)
 }
 
+// SavePortTx writes a port changed by a service back: what the core
+// derives from its addresses (dns_assignment) follows them, its revision
+// is bumped.
+func (p *Plugin) SavePortTx(ctx context.Context, tx store.Tx, rec *store.Record, d resource.Doc) error {
+	p.setDNSAssignment(d)
+	return p.SaveTx(ctx, tx, rec, d)
+}
+
 // LockOwned reads and locks a record for its owner's update or delete,
 // with If-Match (see lockOwned).
 func LockOwned(ctx context.Context, tx store.Tx, kind, id, action string, ifRev int64, nf *fault.Error) (*store.Record, resource.Doc, error) {

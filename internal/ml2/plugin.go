@@ -127,7 +127,16 @@ func encode(d resource.Doc) ([]byte, error) { return json.Marshal(d) }
 func scope(ctx context.Context, kind string, sharable bool) store.Filter {
 	cred := auth.FromContext(ctx)
 	f := record.Owned(ctx, kind)
-	if !cred.Admin() {
+	switch {
+	case cred.Admin():
+	case kind == "port" && cred.AdvSvc():
+		// Neutron's advsvc reads every project's ports.
+		f.Projects = nil
+	case kind == "port":
+		// A network's owner sees the ports on it (Neutron's port query
+		// hook); get_port decides what of them it may read.
+		f.ParentOwner, f.ParentKind = cred.ProjectID, "network"
+	default:
 		f.OrShared = sharable
 		if sharable && (kind == "network" || kind == "subnet") {
 			f.GrantedTo = cred.ProjectID
@@ -175,11 +184,22 @@ func getVisible(ctx context.Context, tx store.Tx, kind, id string, lock bool, nf
 }
 
 // granted tells whether an RBAC grant shares a network (or a subnet's
-// network) with the caller's project.
+// network) with the caller's project, or, for a port, whether the caller
+// is an advsvc or owns the port's network.
 func granted(ctx context.Context, tx store.Tx, r *store.Record) (bool, error) {
 	obj := r.ID
 	switch r.Kind {
 	case "network":
+	case "port":
+		cred := auth.FromContext(ctx)
+		if cred.AdvSvc() {
+			return true, nil
+		}
+		n, err := tx.Get(ctx, "network", r.ParentID)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil && n.ProjectID == cred.ProjectID, err
 	case "subnet":
 		obj = r.ParentID
 	default:
@@ -230,6 +250,22 @@ func (p *Plugin) SetTags(ctx context.Context, kind, id string, edit func([]strin
 		return tx.Update(ctx, r)
 	})
 	return out, err
+}
+
+// lockPort reads and locks a port the caller may see for an update or
+// delete, with If-Match. Who may change it is update_port's and
+// delete_port's to say (the api asked them, with the port's and its
+// network's owners): its owner, its network's owner deleting it, an
+// advsvc, or whom an operator's policy names.
+func lockPort(ctx context.Context, tx store.Tx, id string, ifRev int64) (*store.Record, resource.Doc, error) {
+	rec, d, err := getVisible(ctx, tx, "port", id, true, portNotFound(id))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := stdattr.CheckRevision(d, ifRev); err != nil {
+		return nil, nil, err
+	}
+	return rec, d, nil
 }
 
 // lockOwned reads and locks a record the caller may see (nf otherwise)

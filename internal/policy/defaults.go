@@ -136,6 +136,9 @@ func Defaults() map[string]string {
 		"update_rbac_policy:target_tenant", "create_rbac_policy:target_project",
 		"update_rbac_policy:target_project")
 
+	// The agent channel: hosts' desired state and their status reports.
+	add(admin, "get_host_state", "update_host_status", "get_changes")
+
 	// Quotas: the target's project_id is the project the quota is for.
 	add(adminOrReader, "get_quota")
 	add(admin, "update_quota", "delete_quota")

@@ -137,7 +137,8 @@ func (e *Engine) Check(ctx context.Context, tx store.Tx, name, project string, n
 	}
 	// An unlimited resource costs one read; a limited one locks the
 	// project's quota row before it counts.
-	r, err := tx.Get(ctx, "quota", recordID(project))
+	var r *store.Record
+	_, err := tx.Get(ctx, "quota", recordID(project))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		if limit == Unlimited {

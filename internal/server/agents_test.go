@@ -360,7 +360,6 @@ func TestHostState(t *testing.T) {
 			len(net.Remotes[0].Entries) != 1 || net.Remotes[0].Entries[0].MAC != p2.MACAddress || net.Remotes[0].Entries[0].IPs[0] != p2.FixedIPs[0].IPAddress {
 			t.Fatalf("remotes after h2's port: %+v", d)
 		}
-		rev = d.Revision
 		if s := hostState(t, e, "h2", ""); len(s.Ports) != 2 || networkOf(s, n.ID) == nil || len(networkOf(s, n.ID).Remotes) != 1 || networkOf(s, n.ID).Remotes[0].TunnelIP != "192.0.2.1" {
 			t.Errorf("h2's full state: %+v", s)
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
-	"net/url"
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -198,9 +197,6 @@ func netWithSubnet(t *testing.T, c *gophercloud.ServiceClient, cidr string) (net
 	return n, s
 }
 
-// resErr is what the error part of a gophercloud result carries.
-type resErr interface{ ExtractErr() error }
-
 // fault returns a failed call's status and NeutronError type.
 func faultOf(err error) (int, string) {
 	var e gophercloud.ErrUnexpectedResponseCode
@@ -259,12 +255,4 @@ func getJSON(t *testing.T, do func() (int, string), want int) map[string]any {
 		}
 	}
 	return m
-}
-
-func q(kv ...string) string {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		v.Add(kv[i], kv[i+1])
-	}
-	return v.Encode()
 }

@@ -587,3 +587,37 @@ func TestDeleteExternalNetworkWithFloatingIPs(t *testing.T) {
 		}
 	})
 }
+
+// TestRouterPortDNSAssignment: a router port on two IPv6 subnets that
+// loses one keeps a dns_assignment of the address it still has.
+func TestRouterPortDNSAssignment(t *testing.T) {
+	servertest.Stores(t, func(t *testing.T, e *servertest.Env) {
+		c := e.Client("p1", false)
+		n := mkNet(t, c, body{})
+		s1 := mkSubnet(t, c, body{"network_id": n.ID, "ip_version": 6, "cidr": "fd00:1::/64", "ipv6_ra_mode": "dhcpv6-stateful", "ipv6_address_mode": "dhcpv6-stateful"})
+		s2 := mkSubnet(t, c, body{"network_id": n.ID, "ip_version": 6, "cidr": "fd00:2::/64", "ipv6_ra_mode": "dhcpv6-stateful", "ipv6_address_mode": "dhcpv6-stateful"})
+		p := mkPort(t, c, body{"network_id": n.ID, "fixed_ips": []any{
+			map[string]any{"subnet_id": s1.ID, "ip_address": "fd00:1::5"}, map[string]any{"subnet_id": s2.ID, "ip_address": "fd00:2::5"}}})
+		r := mkRouter(t, c, body{})
+		addIface(t, c, r.ID, routers.AddInterfaceOpts{PortID: p.ID})
+		if _, err := routers.RemoveInterface(bg, c, r.ID, routers.RemoveInterfaceOpts{SubnetID: s1.ID}).Extract(); err != nil {
+			t.Fatal(err)
+		}
+		code, out := e.Do(t, "GET", "/v2.0/ports/"+p.ID, "p1", false, "")
+		var got struct {
+			Port struct {
+				FixedIPs      []fixedIP        `json:"fixed_ips"`
+				DNSAssignment []map[string]any `json:"dns_assignment"`
+			}
+		}
+		if code != 200 || json.Unmarshal([]byte(out), &got) != nil {
+			t.Fatalf("port: %d %s", code, out)
+		}
+		if len(got.Port.FixedIPs) != 1 || got.Port.FixedIPs[0].IPAddress != "fd00:2::5" {
+			t.Fatalf("fixed_ips %+v", got.Port.FixedIPs)
+		}
+		if len(got.Port.DNSAssignment) != 1 || got.Port.DNSAssignment[0]["ip_address"] != "fd00:2::5" {
+			t.Errorf("dns_assignment %v, want only fd00:2::5's", got.Port.DNSAssignment)
+		}
+	})
+}

@@ -372,6 +372,10 @@ func where(f Filter) (string, []any) {
 			}
 			args = append(args, f.GrantedTo)
 		}
+		if f.ParentOwner != "" {
+			b.WriteString(" OR parent_id IN (SELECT id FROM resources WHERE kind = ? AND project_id = ?)")
+			args = append(args, f.ParentKind, f.ParentOwner)
+		}
 		b.WriteString(")")
 	}
 	return b.String(), args

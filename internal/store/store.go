@@ -39,6 +39,9 @@ type Filter struct {
 	// whose parent it is (a network's subnets).
 	GrantedTo     string
 	GrantedParent bool
+	// ParentOwner widens Projects to the records whose parent, of kind
+	// ParentKind, belongs to this project (ports on a project's network).
+	ParentOwner, ParentKind string
 }
 
 // RBACGrant is what one RBAC policy grants: an action on an object to a
