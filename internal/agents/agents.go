@@ -22,6 +22,7 @@ import (
 
 	"muon/internal/agentapi"
 	"muon/internal/fault"
+	"muon/internal/ml2"
 	"muon/internal/record"
 	"muon/internal/resource"
 	"muon/internal/store"
@@ -65,14 +66,15 @@ func hostTxOf(tx store.Tx) (hostTx, error) {
 
 // Plugin keeps the agents.
 type Plugin struct {
-	st  store.Store
-	log *slog.Logger
-	cfg Config
-	now func() time.Time
+	st   store.Store
+	core *ml2.Plugin
+	log  *slog.Logger
+	cfg  Config
+	now  func() time.Time
 }
 
 // New builds the agents plugin.
-func New(cfg Config, st store.Store, log *slog.Logger) (*Plugin, error) {
+func New(cfg Config, st store.Store, core *ml2.Plugin, log *slog.Logger) (*Plugin, error) {
 	d := DefaultConfig()
 	if cfg.ReportInterval <= 0 {
 		cfg.ReportInterval = d.ReportInterval
@@ -83,7 +85,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Plugin, error) {
 	if cfg.DownTime < cfg.ReportInterval {
 		return nil, fmt.Errorf("agents: agent_down_time %s is shorter than the report interval %s", cfg.DownTime, cfg.ReportInterval)
 	}
-	return &Plugin{st: st, log: log, cfg: cfg, now: time.Now}, nil
+	return &Plugin{st: st, core: core, log: log, cfg: cfg, now: time.Now}, nil
 }
 
 // timeFormat is how Neutron shows agents' times.

@@ -1,24 +1,18 @@
 package agents
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 
+	"muon/internal/ml2"
 	"muon/internal/record"
 	"muon/internal/resource"
-	"muon/internal/stdattr"
 	"muon/internal/store"
 )
 
-// segment is one segment of a network, as binding needs it.
-type segment struct {
-	NetworkType     string
-	PhysicalNetwork string
-	SegmentationID  int64
-}
+// segment is one segment of a network, as the core reads it.
+type segment = ml2.SegmentInfo
 
 // agent is a host's Linux bridge agent, as binding needs it.
 type agent struct {
@@ -89,34 +83,6 @@ func (p *Plugin) hostAgent(ctx context.Context, tx hostTx, host string) (*agent,
 	return &agent{ID: id, Host: host, Up: d["admin_state_up"] != false, Alive: p.alive(beats[id]), Config: conf}, nil
 }
 
-// segments reads a network's segments in creation order.
-func segments(ctx context.Context, tx store.Tx, networkID string) ([]segment, error) {
-	recs, err := tx.List(ctx, store.Filter{Kind: "segment", Parents: []string{networkID}})
-	if err != nil {
-		return nil, err
-	}
-	type seg struct {
-		segment
-		created, id string
-	}
-	var all []seg
-	for i := range recs {
-		d, err := record.Decode(&recs[i])
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, seg{segment{resource.Str(d["network_type"]), resource.Str(d["physical_network"]), resource.IntOf(d["segmentation_id"])}, resource.Str(d["created_at"]), recs[i].ID})
-	}
-	slices.SortStableFunc(all, func(a, b seg) int {
-		return cmp.Or(cmp.Compare(a.created, b.created), cmp.Compare(a.id, b.id))
-	})
-	out := make([]segment, len(all))
-	for i, s := range all {
-		out[i] = s.segment
-	}
-	return out, nil
-}
-
 // bindable is the first segment the agent reaches.
 func bindable(a *agent, segs []segment) (segment, bool) {
 	if a == nil {
@@ -136,17 +102,16 @@ var bridgeDetails = map[string]any{"port_filter": true, "connectivity": "l2"}
 // "bridge" if the host's agent is alive, enabled and reaches one of the
 // network's segments, else "binding_failed"; "unbound" without a host.
 // It records the binding in the host's index (port_bindings).
-func (p *Plugin) Bind(ctx context.Context, tx store.Tx, port, network resource.Doc) (string, map[string]any, error) {
+func (p *Plugin) Bind(ctx context.Context, tx store.Tx, b ml2.BindRequest) (string, map[string]any, error) {
 	h, err := hostTxOf(tx)
 	if err != nil {
 		return "", nil, err
 	}
-	host, id := resource.Str(port["binding:host_id"]), resource.Str(port["id"])
-	vt, details, err := p.choose(ctx, h, host, resource.Str(port["binding:vnic_type"]), resource.Str(network["id"]))
+	vt, details, err := p.choose(ctx, h, b.Host, b.VNICType, b.NetworkID)
 	if err != nil {
 		return "", nil, err
 	}
-	err = h.SetPortBinding(ctx, store.PortBinding{PortID: id, Host: host, NetworkID: resource.Str(network["id"]), VIFType: vt})
+	err = h.SetPortBinding(ctx, store.PortBinding{PortID: b.PortID, Host: b.Host, NetworkID: b.NetworkID, VIFType: vt})
 	return vt, details, err
 }
 
@@ -164,7 +129,7 @@ func (p *Plugin) choose(ctx context.Context, tx hostTx, host, vnic, networkID st
 	if a == nil || !a.Alive || !a.Up {
 		return "binding_failed", map[string]any{}, nil
 	}
-	segs, err := segments(ctx, tx, networkID)
+	segs, err := ml2.ReadSegments(ctx, tx, networkID)
 	if err != nil {
 		return "", nil, err
 	}
@@ -186,32 +151,27 @@ func (p *Plugin) rebindHost(ctx context.Context, tx hostTx, host string) error {
 	if err != nil {
 		return err
 	}
+	ids := make([]string, len(failed))
+	for i, b := range failed {
+		ids[i] = b.PortID
+	}
+	ports, err := ml2.ReadPorts(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
 	for _, b := range failed {
-		rec, err := tx.Lock(ctx, "port", b.PortID)
-		if errors.Is(err, store.ErrNotFound) {
+		port, ok := ports[b.PortID]
+		if !ok {
 			continue
 		}
-		if err != nil {
-			return err
-		}
-		d, err := record.Decode(rec)
-		if err != nil {
-			return err
-		}
-		vt, details, err := p.choose(ctx, tx, host, resource.Str(d["binding:vnic_type"]), b.NetworkID)
+		vt, details, err := p.choose(ctx, tx, host, port.VNICType, b.NetworkID)
 		if err != nil {
 			return err
 		}
 		if vt == "binding_failed" {
 			continue
 		}
-		d["binding:vif_type"], d["binding:vif_details"] = vt, details
-		d["status"] = "DOWN"
-		stdattr.Touch(d, p.now())
-		if rec.Doc, err = json.Marshal(d); err != nil {
-			return err
-		}
-		if err := tx.Update(ctx, rec); err != nil {
+		if err := p.core.SetPortBindingTx(ctx, tx, b.PortID, vt, details); err != nil {
 			return err
 		}
 		if err := tx.SetPortBinding(ctx, store.PortBinding{PortID: b.PortID, Host: host, NetworkID: b.NetworkID, VIFType: vt}); err != nil {

@@ -46,7 +46,7 @@ func init() {
 // heartbeat route and the l2 section of hosts' state.
 func build(ctx context.Context, env feature.Env) (feature.Parts, error) {
 	o := env.Config.(*Options)
-	p, err := New(Config{ReportInterval: time.Duration(o.ReportInterval) * time.Second, DownTime: time.Duration(o.DownTime) * time.Second}, env.Store, env.Log)
+	p, err := New(Config{ReportInterval: time.Duration(o.ReportInterval) * time.Second, DownTime: time.Duration(o.DownTime) * time.Second}, env.Store, env.Core, env.Log)
 	if err != nil {
 		return feature.Parts{}, err
 	}

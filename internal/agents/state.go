@@ -3,16 +3,13 @@ package agents
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"maps"
 	"slices"
 
 	"muon/internal/agentapi"
 	"muon/internal/fault"
 	"muon/internal/feature"
-	"muon/internal/record"
-	"muon/internal/resource"
-	"muon/internal/stdattr"
+	"muon/internal/ml2"
 	"muon/internal/store"
 )
 
@@ -40,14 +37,14 @@ func (s L2) Full(ctx context.Context, tx store.Tx, host string) (any, error) {
 		ids[i] = b.PortID
 		nets[b.NetworkID] = true
 	}
-	ports, err := portDocs(ctx, tx, ids)
+	ports, err := ml2.ReadPorts(ctx, tx, ids)
 	if err != nil {
 		return nil, err
 	}
 	out := agentapi.L2{Ports: []agentapi.Port{}, Networks: []agentapi.Network{}}
 	for _, id := range ids {
-		if d, ok := ports[id]; ok {
-			out.Ports = append(out.Ports, toPort(d))
+		if pt, ok := ports[id]; ok {
+			out.Ports = append(out.Ports, toPort(pt))
 		}
 	}
 	if out.Networks, err = s.networks(ctx, h, host, slices.Sorted(maps.Keys(nets))); err != nil {
@@ -157,13 +154,13 @@ func (s L2) Delta(ctx context.Context, tx store.Tx, host string, changes []store
 	if len(upserts) == 0 && len(removed) == 0 && len(refresh) == 0 && len(removedNets) == 0 {
 		return nil, false, nil
 	}
-	docs, err := portDocs(ctx, tx, upserts)
+	ports, err := ml2.ReadPorts(ctx, tx, upserts)
 	if err != nil {
 		return nil, false, err
 	}
 	for _, id := range upserts {
-		if d, ok := docs[id]; ok {
-			out.Ports = append(out.Ports, toPort(d))
+		if pt, ok := ports[id]; ok {
+			out.Ports = append(out.Ports, toPort(pt))
 		}
 	}
 	out.RemovedPorts = slices.Sorted(maps.Keys(removed))
@@ -174,42 +171,9 @@ func (s L2) Delta(ctx context.Context, tx store.Tx, host string, changes []store
 	return out, true, nil
 }
 
-// portDocs reads ports by id.
-func portDocs(ctx context.Context, tx store.Tx, ids []string) (map[string]resource.Doc, error) {
-	out := make(map[string]resource.Doc, len(ids))
-	for chunk := range slices.Chunk(ids, 500) {
-		recs, err := tx.List(ctx, store.Filter{Kind: "port", IDs: chunk})
-		if err != nil {
-			return nil, err
-		}
-		for i := range recs {
-			d, err := record.Decode(&recs[i])
-			if err != nil {
-				return nil, err
-			}
-			out[recs[i].ID] = d
-		}
-	}
-	return out, nil
-}
-
-func toPort(d resource.Doc) agentapi.Port {
-	id := resource.Str(d["id"])
-	return agentapi.Port{
-		ID: id, NetworkID: resource.Str(d["network_id"]), MAC: resource.Str(d["mac_address"]),
-		IPs: portIPs(d), AdminStateUp: d["admin_state_up"] != false, Device: agentapi.TapName(id),
-	}
-}
-
-func portIPs(d resource.Doc) []string {
-	l, _ := d["fixed_ips"].([]any)
-	out := []string{}
-	for _, x := range l {
-		if m, ok := x.(map[string]any); ok && resource.Str(m["ip_address"]) != "" {
-			out = append(out, resource.Str(m["ip_address"]))
-		}
-	}
-	return out
+func toPort(p ml2.PortInfo) agentapi.Port {
+	return agentapi.Port{ID: p.ID, NetworkID: p.NetworkID, MAC: p.MAC, IPs: p.Addresses(),
+		AdminStateUp: p.AdminStateUp, Device: agentapi.TapName(p.ID)}
 }
 
 // networks describes the given networks as the host's agent wires them:
@@ -227,18 +191,14 @@ func (p *Plugin) networks(ctx context.Context, tx hostTx, host string, ids []str
 	}
 	agentsByHost := map[string]*agent{host: self}
 	for _, id := range ids {
-		rec, err := tx.Get(ctx, "network", id)
-		if errors.Is(err, store.ErrNotFound) {
+		nw, ok, err := ml2.ReadNetwork(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		nd, err := record.Decode(rec)
-		if err != nil {
-			return nil, err
-		}
-		segs, err := segments(ctx, tx, id)
+		segs, err := ml2.ReadSegments(ctx, tx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -247,7 +207,7 @@ func (p *Plugin) networks(ctx context.Context, tx hostTx, host string, ids []str
 			seg = segs[0]
 		}
 		n := agentapi.Network{ID: id, NetworkType: seg.NetworkType, PhysicalNetwork: seg.PhysicalNetwork,
-			SegmentationID: seg.SegmentationID, MTU: int(resource.IntOf(nd["mtu"]))}
+			SegmentationID: seg.SegmentationID, MTU: nw.MTU}
 		if seg.NetworkType == "vxlan" {
 			if n.Remotes, err = p.remotes(ctx, tx, host, id, agentsByHost); err != nil {
 				return nil, err
@@ -278,7 +238,7 @@ func (p *Plugin) remotes(ctx context.Context, tx hostTx, host, networkID string,
 	for _, l := range byHost {
 		ids = append(ids, l...)
 	}
-	docs, err := portDocs(ctx, tx, ids)
+	ports, err := ml2.ReadPorts(ctx, tx, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -296,8 +256,8 @@ func (p *Plugin) remotes(ctx context.Context, tx hostTx, host, networkID string,
 		}
 		r := agentapi.Remote{TunnelIP: a.tunnelIP(), Entries: []agentapi.FDBEntry{}}
 		for _, id := range byHost[h] {
-			if d, ok := docs[id]; ok {
-				r.Entries = append(r.Entries, agentapi.FDBEntry{MAC: resource.Str(d["mac_address"]), IPs: portIPs(d)})
+			if pt, ok := ports[id]; ok {
+				r.Entries = append(r.Entries, agentapi.FDBEntry{MAC: pt.MAC, IPs: pt.Addresses()})
 			}
 		}
 		out = append(out, r)
@@ -339,30 +299,7 @@ func (s L2) Observe(ctx context.Context, host string, report json.RawMessage) er
 			return err
 		}
 		for _, b := range bs {
-			rec, err := tx.Lock(ctx, "port", b.PortID)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			d, err := record.Decode(rec)
-			if err != nil {
-				return err
-			}
-			status := "DOWN"
-			if want[b.PortID] && d["admin_state_up"] != false {
-				status = "ACTIVE"
-			}
-			if resource.Str(d["status"]) == status {
-				continue
-			}
-			d["status"] = status
-			stdattr.Touch(d, p.now())
-			if rec.Doc, err = json.Marshal(d); err != nil {
-				return err
-			}
-			if err := tx.Observe(ctx, rec); err != nil {
+			if _, err := p.core.SetPortStatusTx(ctx, tx, b.PortID, want[b.PortID]); err != nil {
 				return err
 			}
 		}

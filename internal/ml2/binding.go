@@ -14,7 +14,14 @@ type Binder interface {
 	// and records it; it runs in the port's transaction after the port's
 	// record is written. It returns binding:vif_type ("bridge",
 	// "binding_failed", "unbound") and binding:vif_details.
-	Bind(ctx context.Context, tx store.Tx, port, network resource.Doc) (vifType string, details map[string]any, err error)
+	Bind(ctx context.Context, tx store.Tx, b BindRequest) (vifType string, details map[string]any, err error)
+}
+
+// BindRequest is the port a binder binds.
+type BindRequest struct {
+	PortID, NetworkID string
+	Host              string // binding:host_id; "" unbinds
+	VNICType          string
 }
 
 // UseBinder makes ports bind through b. Without one, a port with a host
@@ -24,7 +31,8 @@ func (p *Plugin) UseBinder(b Binder) { p.binder = b }
 // bind sets the port binding attributes.
 func (p *Plugin) bind(ctx context.Context, tx store.Tx, d, net resource.Doc) error {
 	if p.binder != nil {
-		vt, det, err := p.binder.Bind(ctx, tx, d, net)
+		vt, det, err := p.binder.Bind(ctx, tx, BindRequest{PortID: resource.Str(d["id"]), NetworkID: resource.Str(net["id"]),
+			Host: resource.Str(d["binding:host_id"]), VNICType: resource.Str(d["binding:vnic_type"])})
 		if err != nil {
 			return err
 		}
