@@ -94,8 +94,18 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.WarnContext(ctx, caps.Why(kind, a.cfg.Host).Error())
 		}
 	}
+	// Register first: the server names the cloud, and the cloud and
+	// host name the devices this agent makes as its own.
+	interval, dep, ok := a.register(ctx)
+	if !ok {
+		return nil
+	}
+	if dep != "" {
+		a.k.Own(a.cfg.Host + "@" + dep)
+	}
+	a.log.InfoContext(ctx, "registered", "mark", a.k.Mark())
 	var wg sync.WaitGroup
-	wg.Go(func() { a.heartbeats(ctx) })
+	wg.Go(func() { a.heartbeats(ctx, interval) })
 	wg.Go(func() { a.follow(ctx) })
 	defer wg.Wait()
 
@@ -209,48 +219,78 @@ func (a *Agent) report(ctx context.Context) bool {
 	return true
 }
 
-func (a *Agent) heartbeats(ctx context.Context) {
-	interval := a.cfg.ReportInterval
+// register sends every driver's first heartbeat, retrying with backoff
+// until the server takes them all; it returns the heartbeat interval and
+// the cloud's deployment name, or false when ctx ended first.
+func (a *Agent) register(ctx context.Context) (time.Duration, string, bool) {
+	delay := a.cfg.Backoff
 	failing := map[string]bool{}
 	for {
-		for _, name := range a.names {
-			a.dmu.Lock()
-			hb := a.drivers[name].Heartbeat(ctx)
-			a.dmu.Unlock()
-			hb.Host, hb.StartedAt = a.cfg.Host, a.started.Format(time.RFC3339)
-			if hb.AvailabilityZone == "" {
-				hb.AvailabilityZone = a.cfg.AvailabilityZone
-			}
-			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			r, err := a.c.Heartbeat(rctx, hb)
-			cancel()
-			switch {
-			case ctx.Err() != nil:
-				return
-			case err != nil:
-				if !failing[name] {
-					a.log.WarnContext(ctx, "heartbeat failed", "agent_type", hb.AgentType, "err", err)
-				}
-				failing[name] = true
-			default:
-				if failing[name] || interval == 0 {
-					a.log.InfoContext(ctx, "heartbeat", "agent_type", hb.AgentType, "agent_id", r.ID, "admin_state_up", r.AdminStateUp)
-				}
-				failing[name] = false
-				if a.cfg.ReportInterval == 0 && r.ReportInterval > 0 {
-					interval = time.Duration(r.ReportInterval) * time.Second
-				}
-			}
+		interval, dep, ok := a.beat(ctx, failing)
+		if ok {
+			return interval, dep, true
 		}
-		if interval == 0 {
-			interval = 30 * time.Second
+		select {
+		case <-ctx.Done():
+			return 0, "", false
+		case <-time.After(delay/2 + rand.N(delay/2+1)):
 		}
+		delay = min(2*delay, a.cfg.MaxBackoff)
+	}
+}
+
+// heartbeats keeps the drivers' agents alive, every interval.
+func (a *Agent) heartbeats(ctx context.Context, interval time.Duration) {
+	failing := map[string]bool{}
+	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(interval):
 		}
+		if next, _, ok := a.beat(ctx, failing); ok && a.cfg.ReportInterval == 0 {
+			interval = next
+		}
 	}
+}
+
+// beat sends one heartbeat per driver; it tells the interval to keep, the
+// deployment the server named, and whether every heartbeat was taken.
+func (a *Agent) beat(ctx context.Context, failing map[string]bool) (time.Duration, string, bool) {
+	interval := a.cfg.ReportInterval
+	dep, all := "", true
+	for _, name := range a.names {
+		a.dmu.Lock()
+		hb := a.drivers[name].Heartbeat(ctx)
+		a.dmu.Unlock()
+		hb.Host, hb.StartedAt = a.cfg.Host, a.started.Format(time.RFC3339)
+		if hb.AvailabilityZone == "" {
+			hb.AvailabilityZone = a.cfg.AvailabilityZone
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		r, err := a.c.Heartbeat(rctx, hb)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return 0, "", false
+		case err != nil:
+			if !failing[name] {
+				a.log.WarnContext(ctx, "heartbeat failed", "agent_type", hb.AgentType, "err", err)
+			}
+			failing[name] = true
+			all = false
+		default:
+			if failing[name] {
+				a.log.InfoContext(ctx, "heartbeat", "agent_type", hb.AgentType, "agent_id", r.ID, "admin_state_up", r.AdminStateUp)
+			}
+			failing[name] = false
+			dep = cmp.Or(dep, r.Deployment)
+			if a.cfg.ReportInterval == 0 && r.ReportInterval > 0 {
+				interval = time.Duration(r.ReportInterval) * time.Second
+			}
+		}
+	}
+	return cmp.Or(interval, 30*time.Second), dep, all
 }
 
 // follow keeps the drivers at the latest desired state: a full read, then

@@ -59,7 +59,7 @@ func newFakeServer(t *testing.T) (*fakeServer, *httptest.Server) {
 		f.mu.Lock()
 		f.beats++
 		f.mu.Unlock()
-		json.NewEncoder(w).Encode(agentapi.HeartbeatReply{ID: "a1", AdminStateUp: true, ReportInterval: 1})
+		json.NewEncoder(w).Encode(agentapi.HeartbeatReply{ID: "a1", AdminStateUp: true, ReportInterval: 1, Deployment: "c0ffee00"})
 	})
 	mux.HandleFunc("GET /muon/v1/hosts/h1/state", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query().Get("since")
@@ -177,6 +177,13 @@ func TestAgentFollowsTheChannel(t *testing.T) {
 	eventually(t, "a heartbeat", func() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.beats > 0 })
 	if d := dump(); !strings.Contains(d, "fdb vxlan-1001 fa:16:3e:00:00:21 dst 192.168.100.2") {
 		t.Fatalf("l2population not programmed:\n%s", d)
+	}
+	// The devices it made carry its mark: this cloud's agent on h1.
+	links, _ := k.Links(context.Background())
+	for _, l := range links {
+		if (l.Kind == "bridge" || l.Kind == "vxlan") && l.Alias != kernel.Mark("h1@c0ffee00") {
+			t.Errorf("%s marked %q, want %q", l.Name, l.Alias, kernel.Mark("h1@c0ffee00"))
+		}
 	}
 
 	// A new port arrives as a delta; its tap comes later.

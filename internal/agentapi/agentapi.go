@@ -43,6 +43,11 @@ type HeartbeatReply struct {
 	ID             string `json:"id"`
 	AdminStateUp   bool   `json:"admin_state_up"`
 	ReportInterval int    `json:"report_interval"` // seconds
+	// Deployment names the cloud (its database), the same from every
+	// server of it: with the host it makes the mark of the agent's
+	// kernel devices, so two clouds' agents on one machine never take
+	// each other's.
+	Deployment string `json:"deployment,omitempty"`
 }
 
 // State is what one host should have, at a revision: one section per

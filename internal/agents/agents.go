@@ -346,10 +346,35 @@ func (p *Plugin) Heartbeat(ctx context.Context, hb agentapi.Heartbeat) (agentapi
 				return err
 			}
 		}
-		reply = agentapi.HeartbeatReply{ID: id, AdminStateUp: up, ReportInterval: int(p.cfg.ReportInterval / time.Second)}
+		dep, err := deployment(ctx, tx)
+		if err != nil {
+			return err
+		}
+		reply = agentapi.HeartbeatReply{ID: id, AdminStateUp: up, ReportInterval: int(p.cfg.ReportInterval / time.Second), Deployment: dep}
 		return nil
 	})
 	return reply, err
+}
+
+// deployment is the cloud's id, made by the first heartbeat it sees: a
+// short random name kept in the database.
+func deployment(ctx context.Context, tx store.Tx) (string, error) {
+	r, err := tx.Get(ctx, "deployment", "deployment")
+	if errors.Is(err, store.ErrNotFound) {
+		b, _ := json.Marshal(map[string]string{"id": uuid.NewString()[:8]})
+		if err := tx.Ensure(ctx, &store.Record{Kind: "deployment", ID: "deployment", Doc: b}); err != nil {
+			return "", err
+		}
+		r, err = tx.Get(ctx, "deployment", "deployment")
+	}
+	if err != nil {
+		return "", err
+	}
+	var d struct{ ID string }
+	if err := json.Unmarshal(r.Doc, &d); err != nil || d.ID == "" {
+		return "", fmt.Errorf("deployment record: %q %v", r.Doc, err)
+	}
+	return d.ID, nil
 }
 
 // hbFields copies what a heartbeat reports into the agent's document.

@@ -69,7 +69,9 @@ func (f *Fake) notify() {
 
 func (f *Fake) Capabilities(context.Context) Capabilities { return f.Caps }
 
-func (f *Fake) Mark() string { return f.mark }
+func (f *Fake) Mark() string { f.mu.Lock(); defer f.mu.Unlock(); return f.mark }
+
+func (f *Fake) Own(owner string) { f.mu.Lock(); defer f.mu.Unlock(); f.mark = Mark(owner) }
 
 // claim makes an existing link ours, or refuses it. f.mu is held.
 func (f *Fake) claim(l *Link) error {

@@ -53,8 +53,10 @@ type Kernel interface {
 	Capabilities(ctx context.Context) Capabilities
 	// Links lists every link of the namespace.
 	Links(ctx context.Context) ([]Link, error)
-	// Mark is the mark of this Kernel's devices.
+	// Mark is the mark of this Kernel's devices; Own sets the owner it
+	// names (before any device is made).
 	Mark() string
+	Own(owner string)
 	// EnsureBridge makes a bridge with this MTU, up, marked as ours; a
 	// device of that name that is not ours is a *ForeignError.
 	EnsureBridge(ctx context.Context, name string, mtu int) error

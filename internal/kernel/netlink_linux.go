@@ -50,6 +50,8 @@ func OpenAt(ns netns.NsHandle, owner string) (*Linux, error) {
 
 func (l *Linux) Mark() string { return l.mark }
 
+func (l *Linux) Own(owner string) { l.mark = Mark(owner) }
+
 // claim refuses an existing device that is not ours.
 func (l *Linux) claim(lk netlink.Link) error {
 	if a := lk.Attrs(); !claimable(a.Alias, l.mark) {

@@ -567,3 +567,20 @@ func TestStatusIsObserved(t *testing.T) {
 		}
 	})
 }
+
+// TestDeployment: every heartbeat of one cloud names the same deployment,
+// another cloud's another: the agents' device marks tell clouds apart.
+func TestDeployment(t *testing.T) {
+	servertest.Stores(t, func(t *testing.T, e *servertest.Env) {
+		a := heartbeat(t, e, "h1", lbConf("192.0.2.1", false))
+		b := heartbeat(t, e, "h2", lbConf("192.0.2.2", false))
+		c := heartbeat(t, e, "h1", lbConf("192.0.2.1", false))
+		if a.Deployment == "" || a.Deployment != b.Deployment || a.Deployment != c.Deployment {
+			t.Errorf("deployments %q %q %q, want one name", a.Deployment, b.Deployment, c.Deployment)
+		}
+		other := servertest.Start(t, e.Store, nil)
+		if d := heartbeat(t, other, "h1", lbConf("192.0.2.1", false)); d.Deployment == "" || d.Deployment == a.Deployment {
+			t.Errorf("another cloud's deployment %q, this one's %q", d.Deployment, a.Deployment)
+		}
+	})
+}
