@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"muon/internal/auth"
 	"muon/internal/fault"
 	"muon/internal/ml2"
 	"muon/internal/record"
@@ -96,7 +97,10 @@ func (r Routers) AddInterface(ctx context.Context, id string, body []byte) (any,
 }
 
 // subnetPort makes a router's interface port on a subnet's gateway
-// address; it belongs to the subnet's project.
+// address; it belongs to the router's project. Another project's subnet
+// is the caller's to attach only when an RBAC policy shares its network
+// with the caller's project by name: a network shared with everyone is
+// not, or any project could take its gateway address (LP#1757482).
 func (p *Plugin) subnetPort(ctx context.Context, tx store.Tx, rd resource.Doc, subnetID string) (resource.Doc, error) {
 	srec, sd, err := p.core.SubnetTx(ctx, tx, subnetID)
 	if err != nil {
@@ -106,6 +110,15 @@ func (p *Plugin) subnetPort(ctx context.Context, tx store.Tx, rd resource.Doc, s
 	if gw == "" {
 		return nil, badRequest("router", "Subnet for router interface must have a gateway IP")
 	}
+	if cred := auth.FromContext(ctx); srec.ProjectID != cred.ProjectID && !cred.Admin() {
+		gs, err := tx.RBACGrants(ctx, store.RBACGrant{ObjectID: resource.Str(sd["network_id"]), Target: cred.ProjectID, Action: "access_as_shared"})
+		if err != nil {
+			return nil, err
+		}
+		if len(gs) == 0 {
+			return nil, badRequest("router", "Cannot add interface to router because subnet %s is not owned by project making the request", subnetID)
+		}
+	}
 	if resource.IntOf(sd["ip_version"]) == 6 && sd["ipv6_ra_mode"] == nil && sd["ipv6_address_mode"] != nil {
 		return nil, badRequest("router", "IPv6 subnet %s configured to receive RAs from an external router cannot be added to Neutron Router.", subnetID)
 	}
@@ -114,7 +127,7 @@ func (p *Plugin) subnetPort(ctx context.Context, tx store.Tx, rd resource.Doc, s
 	}
 	port := resource.Doc{"network_id": sd["network_id"], "device_id": rd["id"], "device_owner": ownerInterface,
 		"fixed_ips": []any{map[string]any{"subnet_id": subnetID, "ip_address": gw}}}
-	return p.core.CreatePortTx(ctx, tx, port, srec.ProjectID)
+	return p.core.CreatePortTx(ctx, tx, port, resource.Str(rd["project_id"]))
 }
 
 // adoptPort makes an unbound port with addresses a router's interface.

@@ -42,7 +42,53 @@ func New(core *ml2.Plugin) *Plugin {
 	ev.NetworkDelete.Subscribe(func(ctx context.Context, tx store.Tx, e ml2.NetworkEvent) error {
 		return p.networkDeleted(ctx, tx, e.Network)
 	})
+	ev.RBACPolicyDelete.Subscribe(p.externalPolicyChange)
+	ev.RBACPolicyUpdate.Subscribe(p.externalPolicyChange)
 	return p
+}
+
+// externalPolicyChange refuses to delete or retarget an access_as_external
+// policy while a router of a project that would lose the network keeps
+// its gateway there (Neutron's RbacPolicyInUse).
+func (p *Plugin) externalPolicyChange(ctx context.Context, tx store.Tx, e ml2.RBACEvent) error {
+	if resource.Str(e.Policy["action"]) != "access_as_external" {
+		return nil
+	}
+	netID, target := resource.Str(e.Policy["object_id"]), resource.Str(e.Policy["target_tenant"])
+	gs, err := tx.RBACGrants(ctx, store.RBACGrant{ObjectID: netID, Action: "access_as_external"})
+	if err != nil {
+		return err
+	}
+	keeps := map[string]bool{resource.Str(e.Network["project_id"]): true}
+	if e.NewTarget != "" {
+		keeps[e.NewTarget] = true
+	}
+	for _, g := range gs {
+		if g.PolicyID == resource.Str(e.Policy["id"]) {
+			continue
+		}
+		if g.Target == "*" {
+			return nil // everyone keeps it
+		}
+		keeps[g.Target] = true
+	}
+	recs, err := tx.List(ctx, store.Filter{Kind: "router"})
+	if err != nil {
+		return err
+	}
+	for i := range recs {
+		if keeps[recs[i].ProjectID] || target != "*" && recs[i].ProjectID != target {
+			continue
+		}
+		d, err := record.Decode(&recs[i])
+		if err != nil {
+			return err
+		}
+		if gw, _ := d["external_gateway_info"].(map[string]any); gw != nil && resource.Str(gw["network_id"]) == netID {
+			return ml2.ErrPolicyInUse(netID, "There are routers attached to this network that depend on this policy for access.")
+		}
+	}
+	return nil
 }
 
 func routerNotFound(id string) *fault.Error {

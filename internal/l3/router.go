@@ -73,9 +73,20 @@ func (p *Plugin) createRouter(ctx context.Context, tx store.Tx, d resource.Doc) 
 // setGateway gives a router a gateway port on an external network.
 func (p *Plugin) setGateway(ctx context.Context, tx store.Tx, d resource.Doc, info map[string]any) error {
 	netID := resource.Str(info["network_id"])
-	_, nd, err := p.core.NetworkTx(ctx, tx, netID)
+	nrec, nd, err := p.core.NetworkTx(ctx, tx, netID)
 	if err != nil {
 		return err
+	}
+	if !auth.FromContext(ctx).Owns(nrec.ProjectID) {
+		// Another project's external network: hold it against the
+		// deletion of the policy that lets this router use it, and look
+		// again once held.
+		if _, err := tx.LockShared(ctx, "network", netID); err != nil {
+			return err
+		}
+		if _, nd, err = p.core.NetworkTx(ctx, tx, netID); err != nil {
+			return err
+		}
 	}
 	if !resource.BoolOf(nd["router:external"]) {
 		return badRequest("router", "Network %s is not an external network", netID)

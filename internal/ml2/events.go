@@ -60,11 +60,23 @@ type SubnetEvent struct {
 	Patch resource.Doc
 }
 
+// RBACEvent is an RBAC policy on a network being deleted or given
+// another target: a feature whose records depend on the access it grants
+// (a router's gateway on an external network) vetoes it while they do.
+type RBACEvent struct {
+	Policy resource.Doc
+	// Network is the policy's network, locked for the transaction.
+	Network resource.Doc
+	// NewTarget is an update's new target_tenant; "" on delete.
+	NewTarget string
+}
+
 // Events are the core's typed lifecycle events.
 type Events struct {
 	PortCreate, PortUpdate, PortDelete          Hooks[PortEvent]
 	NetworkCreate, NetworkUpdate, NetworkDelete Hooks[NetworkEvent]
 	SubnetCreate, SubnetUpdate, SubnetDelete    Hooks[SubnetEvent]
+	RBACPolicyUpdate, RBACPolicyDelete          Hooks[RBACEvent]
 }
 
 // Events are the core's lifecycle events, for features to subscribe to.

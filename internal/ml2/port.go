@@ -36,6 +36,17 @@ func (p *Plugin) createPort(ctx context.Context, tx store.Tx, d resource.Doc) er
 		return err
 	}
 	cred := auth.FromContext(ctx)
+	if !cred.Owns(nrec.ProjectID) {
+		// On a network shared with it, the port holds the network until it
+		// commits, against the deletion of the sharing (which locks it and
+		// then checks for ports that depend on it); then it looks again.
+		if _, err := tx.LockShared(ctx, "network", netID); err != nil {
+			return notFound(err, networkNotFound(netID))
+		}
+		if nrec, nd, err = getVisible(ctx, tx, "network", netID, false, networkNotFound(netID)); err != nil {
+			return err
+		}
+	}
 	if !cred.Owns(nrec.ProjectID) && strings.HasPrefix(resource.Str(d["device_owner"]), "network:") {
 		return fault.Forbidden("PolicyNotAuthorized", "(rule:create_port:device_owner) is disallowed by policy")
 	}

@@ -2,6 +2,7 @@ package ml2
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/google/uuid"
@@ -222,7 +223,22 @@ func inUseAfter(ctx context.Context, tx store.Tx, nrec *store.Record, policyID, 
 }
 
 func errPolicyInUse(objectID string) error {
-	return fault.Conflict("RbacPolicyInUse", "RBAC policy on object %s cannot be removed because other objects depend on it.\nDetails: Unable to reconfigure sharing settings for network %s. Multiple tenants are using it.", objectID, objectID)
+	return ErrPolicyInUse(objectID, fmt.Sprintf("Unable to reconfigure sharing settings for network %s. Multiple tenants are using it.", objectID))
+}
+
+// ErrPolicyInUse is Neutron's RbacPolicyInUse: what depends on the
+// policy, said in details.
+func ErrPolicyInUse(objectID, details string) error {
+	return fault.Conflict("RbacPolicyInUse", "RBAC policy on object %s cannot be removed because other objects depend on it.\nDetails: %s", objectID, details)
+}
+
+// checkExternalWildcard refuses to take the wildcard access_as_external
+// away from the default external network: it must be everyone's.
+func checkExternalWildcard(d, nd resource.Doc) error {
+	if resource.Str(d["action"]) == accessExternal && resource.Str(d["target_tenant"]) == "*" && resource.BoolOf(nd["is_default"]) {
+		return ErrPolicyInUse(resource.Str(nd["id"]), "Default external networks must be shared to everyone.")
+	}
+	return nil
 }
 
 // sharedFor shows "shared" as the caller sees it: true too for networks
@@ -349,6 +365,12 @@ func (r RBACPolicies) Update(ctx context.Context, id string, patch resource.Doc,
 				return errPolicyInUse(nrec.ID)
 			}
 		}
+		if err := checkExternalWildcard(d, nd); err != nil {
+			return err
+		}
+		if err := r.events.RBACPolicyUpdate.run(ctx, tx, RBACEvent{Policy: d, Network: nd, NewTarget: resource.Str(target)}); err != nil {
+			return err
+		}
 		ok, err = tx.RetargetRBACGrant(ctx, id, resource.Str(target))
 		if err != nil {
 			return err
@@ -389,6 +411,12 @@ func (r RBACPolicies) Delete(ctx context.Context, id string, ifRev int64) error 
 			if inUse {
 				return errPolicyInUse(nrec.ID)
 			}
+		}
+		if err := checkExternalWildcard(d, nd); err != nil {
+			return err
+		}
+		if err := r.events.RBACPolicyDelete.run(ctx, tx, RBACEvent{Policy: d, Network: nd}); err != nil {
+			return err
 		}
 		if err := tx.Delete(ctx, "rbac_policy", id); err != nil {
 			return err

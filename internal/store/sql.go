@@ -18,6 +18,9 @@ type Dialect struct {
 	// ForUpdate is appended to a SELECT that locks (empty where the
 	// database serialises writers anyway).
 	ForUpdate string
+	// ForShare is appended to a SELECT that holds a row against
+	// ForUpdate but not against other ForShare readers.
+	ForShare string
 	// IsUnique tells a uniqueness violation.
 	IsUnique func(error) bool
 	// IsRetry tells a serialisation failure worth running again.
@@ -327,6 +330,10 @@ func (t *sqlTx) Get(ctx context.Context, kind, id string) (*Record, error) {
 
 func (t *sqlTx) Lock(ctx context.Context, kind, id string) (*Record, error) {
 	return t.get(ctx, kind, id, t.s.d.ForUpdate)
+}
+
+func (t *sqlTx) LockShared(ctx context.Context, kind, id string) (*Record, error) {
+	return t.get(ctx, kind, id, t.s.d.ForShare)
 }
 
 func (t *sqlTx) get(ctx context.Context, kind, id, suffix string) (*Record, error) {

@@ -86,6 +86,11 @@ type Tx interface {
 	// Lock reads a record and, where the database needs it, locks it for
 	// the rest of the transaction, serialising writers that depend on it.
 	Lock(ctx context.Context, kind, id string) (*Record, error)
+	// LockShared reads a record and holds it against Lock (not against
+	// other LockShared) for the rest of the transaction: creates that
+	// depend on a record's sharing take it, the change of that sharing
+	// takes Lock, and the two never interleave.
+	LockShared(ctx context.Context, kind, id string) (*Record, error)
 	List(ctx context.Context, f Filter) ([]Record, error)
 	Count(ctx context.Context, f Filter) (int, error)
 	Insert(ctx context.Context, r *Record) error

@@ -32,6 +32,7 @@ func Open(ctx context.Context, dsn string) (*store.SQL, error) {
 		Name:      "postgres",
 		Numbered:  true,
 		ForUpdate: " FOR UPDATE",
+		ForShare:  " FOR SHARE",
 		IsUnique:  func(err error) bool { return code(err) == "23505" },
 		IsRetry: func(err error) bool {
 			c := code(err)

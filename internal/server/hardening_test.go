@@ -1,0 +1,143 @@
+package server_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/routers"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
+
+	"muon/internal/server/servertest"
+)
+
+// TestRouterOnSharedSubnet: a member's router cannot take the gateway of
+// a subnet the admin shares with everyone (400, no port made), so the
+// admin's router still can; a network shared with the member's project by
+// name may be attached (LP#1757482, LP#1975603).
+func TestRouterOnSharedSubnet(t *testing.T) {
+	servertest.Stores(t, func(t *testing.T, e *servertest.Env) {
+		admin, member := e.Admin(), e.Client("p1", false)
+		n := mkNet(t, admin, body{"shared": true})
+		s := mkSubnet(t, admin, body{"network_id": n.ID, "ip_version": 4, "cidr": "10.90.0.0/24"})
+		r := mkRouter(t, member, body{})
+		_, err := routers.AddInterface(bg, member, r.ID, routers.AddInterfaceOpts{SubnetID: s.ID}).Extract()
+		wantFault(t, err, 400, "BadRequest")
+		if !strings.Contains(err.Error(), "not owned by project making the request") {
+			t.Errorf("fault %v", err)
+		}
+		if got := listIDs(t, ports.List(admin, ports.ListOpts{NetworkID: n.ID}), "ports"); len(got) != 0 {
+			t.Fatalf("a refused interface left ports %v", got)
+		}
+		ra := mkRouter(t, admin, body{})
+		addIface(t, admin, ra.ID, routers.AddInterfaceOpts{SubnetID: s.ID})
+
+		// Shared with p1 by name: p1's router may attach; the port is
+		// the router's project's, as Neutron makes it.
+		n2 := mkNet(t, admin, body{})
+		s2 := mkSubnet(t, admin, body{"network_id": n2.ID, "ip_version": 4, "cidr": "10.91.0.0/24"})
+		code, out := e.Do(t, "POST", "/v2.0/rbac-policies", "admin", true, fmt.Sprintf(
+			`{"rbac_policy": {"object_type": "network", "object_id": %q, "action": "access_as_shared", "target_tenant": "p1"}}`, n2.ID))
+		if code != 201 {
+			t.Fatalf("rbac: %d %s", code, out)
+		}
+		info := addIface(t, member, r.ID, routers.AddInterfaceOpts{SubnetID: s2.ID})
+		if p := must[port](t, ports.Get(bg, admin, info.PortID), "port"); p.ProjectID != "p1" {
+			t.Errorf("interface port of project %q, want the router's p1", p.ProjectID)
+		}
+	})
+}
+
+// TestRBACDeleteRacesPortCreates: deleting an access_as_shared policy while
+// the project it shares with makes ports there either refuses (409: the
+// ports depend on it) or leaves that project no port on the network: a
+// 204 never strands a port on a network its project cannot see.
+func TestRBACDeleteRacesPortCreates(t *testing.T) {
+	servertest.Stores(t, func(t *testing.T, e *servertest.Env) {
+		for round := range 4 {
+			n := mkNet(t, e.Client("owner", false), body{})
+			mkSubnet(t, e.Client("owner", false), body{"network_id": n.ID, "ip_version": 4, "cidr": "10.92.0.0/24"})
+			code, out := e.Do(t, "POST", "/v2.0/rbac-policies", "owner", false, fmt.Sprintf(
+				`{"rbac_policy": {"object_type": "network", "object_id": %q, "action": "access_as_shared", "target_tenant": "guest"}}`, n.ID))
+			if code != 201 {
+				t.Fatalf("rbac: %d %s", code, out)
+			}
+			policy := between(out, `"id":"`, `"`)
+			done := make(chan int, 15)
+			for range 15 {
+				go func() {
+					code, _ := e.Do(t, "POST", "/v2.0/ports", "guest", false, fmt.Sprintf(`{"port": {"network_id": %q}}`, n.ID))
+					done <- code
+				}()
+			}
+			del, out := e.Do(t, "DELETE", "/v2.0/rbac-policies/"+policy, "owner", false, "")
+			made := 0
+			for range 15 {
+				if c := <-done; c == 201 {
+					made++
+				}
+			}
+			left := listIDs(t, ports.List(e.Admin(), ports.ListOpts{NetworkID: n.ID, ProjectID: "guest"}), "ports")
+			switch del {
+			case 204:
+				if len(left) != 0 {
+					t.Fatalf("round %d: the policy went (204) and guest kept %d ports on a network it cannot see", round, len(left))
+				}
+			case 409:
+				if len(left) == 0 || len(left) != made {
+					t.Fatalf("round %d: 409 with %d guest ports (%d made)", round, len(left), made)
+				}
+			default:
+				t.Fatalf("round %d: delete %d %s", round, del, out)
+			}
+		}
+	})
+}
+
+// TestExternalPolicyInUse: an access_as_external policy a router's gateway
+// depends on cannot be deleted (409, nothing changed), nor can the
+// wildcard one of the default external network.
+func TestExternalPolicyInUse(t *testing.T) {
+	servertest.Stores(t, func(t *testing.T, e *servertest.Env) {
+		admin := e.Admin()
+		n := mkNet(t, admin, body{})
+		mkSubnet(t, admin, body{"network_id": n.ID, "ip_version": 4, "cidr": "192.0.2.0/24"})
+		code, out := e.Do(t, "POST", "/v2.0/rbac-policies", "admin", true, fmt.Sprintf(
+			`{"rbac_policy": {"object_type": "network", "object_id": %q, "action": "access_as_external", "target_tenant": "p1"}}`, n.ID))
+		if code != 201 {
+			t.Fatalf("rbac: %d %s", code, out)
+		}
+		policy := between(out, `"id":"`, `"`)
+		r := mkRouter(t, e.Client("p1", false), body{"external_gateway_info": map[string]any{"network_id": n.ID}})
+		code, out = e.Do(t, "DELETE", "/v2.0/rbac-policies/"+policy, "admin", true, "")
+		if code != 409 || !strings.Contains(out, "RbacPolicyInUse") {
+			t.Fatalf("deleting the policy p1's router depends on: %d %s", code, out)
+		}
+		if code, _ := e.Do(t, "GET", "/v2.0/rbac-policies/"+policy, "admin", true, ""); code != 200 {
+			t.Errorf("a refused delete removed the policy: %d", code)
+		}
+		code, out = e.Do(t, "PUT", "/v2.0/rbac-policies/"+policy, "admin", true, `{"rbac_policy": {"target_tenant": "p2"}}`)
+		if code != 409 {
+			t.Errorf("retargeting the policy p1's router depends on: %d %s", code, out)
+		}
+		e.Do(t, "PUT", "/v2.0/routers/"+r.ID, "p1", false, `{"router": {"external_gateway_info": {}}}`)
+		if code, out := e.Do(t, "DELETE", "/v2.0/rbac-policies/"+policy, "admin", true, ""); code != 204 {
+			t.Errorf("deleting the policy once the gateway went: %d %s", code, out)
+		}
+
+		def := mkNet(t, admin, body{"router:external": true, "is_default": true})
+		code, out = e.Do(t, "GET", "/v2.0/rbac-policies?object_id="+def.ID+"&action=access_as_external", "admin", true, "")
+		wild := between(out, `"id":"`, `"`)
+		if code != 200 || wild == "" {
+			t.Fatalf("the default external network's policy: %d %s", code, out)
+		}
+		code, out = e.Do(t, "DELETE", "/v2.0/rbac-policies/"+wild, "admin", true, "")
+		if code != 409 || !strings.Contains(out, "Default external networks must be shared to everyone") {
+			t.Errorf("deleting the default external network's wildcard: %d %s", code, out)
+		}
+		if n := must[network](t, networks.Get(bg, admin, def.ID), "network"); !n.External {
+			t.Errorf("the default external network is no longer external")
+		}
+	})
+}
