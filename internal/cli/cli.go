@@ -276,8 +276,14 @@ func run(ctx context.Context, cfg server.Config, stdout io.Writer, verbose bool,
 	}
 	errs := make(chan error, len(lns))
 	var servers []*http.Server
-	for i, ln := range lns {
-		hs := &http.Server{Handler: handlers[i], ReadHeaderTimeout: 10 * time.Second}
+	for i, raw := range lns {
+		hs, ln, err := cfg.Serve(raw, handlers[i])
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return err
+		}
 		servers = append(servers, hs)
 		go func() {
 			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

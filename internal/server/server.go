@@ -64,6 +64,8 @@ type Config struct {
 	// validates tokens instead of the built-in identity service.
 	Keystone KeystoneConfig `toml:"keystone_authtoken"`
 	ML2      ML2Config      `toml:"ml2"`
+	// HTTP bounds the listeners' clients ([http]).
+	HTTP HTTPConfig `toml:"http"`
 	// Features holds each compiled-in feature's configuration by feature
 	// name (what its feature.Feature.Config made, decoded from the same
 	// file: agents' agent_down_time, l3's max_routes, ...).
