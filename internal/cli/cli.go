@@ -22,6 +22,7 @@ import (
 	"muon/internal/agent"
 	"muon/internal/identity"
 	"muon/internal/server"
+	"muon/internal/statefile"
 	"muon/internal/store"
 )
 
@@ -156,7 +157,7 @@ Point the openstack CLI at it:
 // bootstrap makes the identity service's admin, demo and reader users
 // (once) and writes clouds.yaml for them into dir.
 func bootstrap(ctx context.Context, st store.Store, dir, adminPass, identityURL string) (string, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := statefile.PrivateDir(dir); err != nil {
 		return "", err
 	}
 	secrets := filepath.Join(dir, "passwords.json")
@@ -184,15 +185,15 @@ func bootstrap(ctx context.Context, st store.Store, dir, adminPass, identityURL 
 	}
 	res.AdminPassword, res.DemoPassword, res.ReaderPassword = pw.Admin, pw.Demo, pw.Reader
 	b, _ := json.MarshalIndent(pw, "", "  ")
-	if err := os.WriteFile(secrets, b, 0o600); err != nil {
+	if err := statefile.Write(secrets, b); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "admin-password"), []byte(pw.Admin+"\n"), 0o600); err != nil {
+	if err := statefile.Write(filepath.Join(dir, "admin-password"), []byte(pw.Admin+"\n")); err != nil {
 		return "", err
 	}
 	clouds := filepath.Join(dir, "clouds.yaml")
-	if err := identity.WriteCloudsYAML(clouds, identityURL, res); err != nil {
-		return "", err
+	if err := statefile.Write(clouds, []byte(identity.CloudsYAML(identityURL, res))); err != nil {
+		return "", fmt.Errorf("clouds.yaml: %w", err)
 	}
 	return clouds, nil
 }

@@ -7,7 +7,9 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
+
 	"io"
+	"muon/internal/server"
 	"net"
 	"net/http"
 	"os"
@@ -142,5 +144,74 @@ func TestUp(t *testing.T) {
 func TestUnknownCommand(t *testing.T) {
 	if code := Main(context.Background(), []string{"muon", "frobnicate"}, io.Discard); code != 2 {
 		t.Errorf("exit %d, want 2", code)
+	}
+}
+
+// TestUpPrivateState: whatever mode the data directory had, muon up
+// leaves it 0700 and its secrets 0600 (the database holds the token keys),
+// does not rewrite them on a restart, and refuses a database others can
+// read.
+func TestUpPrivateState(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(wantUp bool) string {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		out := &syncBuffer{}
+		done := make(chan int, 1)
+		go func() {
+			done <- Main(ctx, []string{"muon", "up", "--data-dir", dir, "--port", strconv.Itoa(freePort(t)),
+				"--identity-port", strconv.Itoa(freePort(t)), "--agent=false"}, out)
+		}()
+		for range 250 {
+			if strings.Contains(out.String(), "muon is up") {
+				if !wantUp {
+					t.Fatalf("muon up came up: %s", out.String())
+				}
+				cancel()
+				<-done
+				return out.String()
+			}
+			select {
+			case code := <-done:
+				if wantUp || code == 0 {
+					t.Fatalf("muon up exited %d: %s", code, out.String())
+				}
+				return out.String()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		t.Fatalf("muon up neither came up nor failed: %s", out.String())
+		return ""
+	}
+	run(true)
+	perm := func(name string) os.FileMode {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Mode().Perm()
+	}
+	if m := perm("."); m != 0o700 {
+		t.Errorf("data directory mode %04o, want 0700", m)
+	}
+	for _, f := range []string{"muon.db", "passwords.json", "admin-password", "clouds.yaml"} {
+		if m := perm(f); m != 0o600 {
+			t.Errorf("%s mode %04o, want 0600", f, m)
+		}
+	}
+	before, _ := os.Stat(filepath.Join(dir, "passwords.json"))
+	run(true)
+	if after, _ := os.Stat(filepath.Join(dir, "passwords.json")); !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("passwords.json rewritten on a restart")
+	}
+	os.Chmod(filepath.Join(dir, "muon.db"), 0o644)
+	run(false)
+	_, err := server.OpenStore(context.Background(), server.DefaultConfig(dir))
+	if err == nil || !strings.Contains(err.Error(), "open to other users") {
+		t.Errorf("opening a world-readable database: %v", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"muon/internal/store"
@@ -195,11 +194,11 @@ func randomPassword() string {
 	return rand.Text()[:20]
 }
 
-// WriteCloudsYAML writes a clouds.yaml (mode 0600) for the openstack CLI
-// with clouds muon-admin, muon-demo and muon-reader; identityURL is the
-// auth URL ("http://127.0.0.1:5000/v3"). A user whose password res does
-// not know is left out.
-func WriteCloudsYAML(path, identityURL string, res *BootstrapResult) error {
+// CloudsYAML is a clouds.yaml for the openstack CLI with clouds
+// muon-admin, muon-demo and muon-reader; identityURL is the auth URL
+// ("http://127.0.0.1:5000/v3"). A user whose password res does not know
+// is left out.
+func CloudsYAML(identityURL string, res *BootstrapResult) string {
 	var b strings.Builder
 	b.WriteString("# Written by muon. Use: export OS_CLOUD=muon-admin\nclouds:\n")
 	for _, c := range []struct{ cloud, user, password, project string }{
@@ -220,10 +219,7 @@ func WriteCloudsYAML(path, identityURL string, res *BootstrapResult) error {
 		}
 		fmt.Fprintf(&b, "    region_name: RegionOne\n    identity_api_version: 3\n    interface: public\n")
 	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		return fmt.Errorf("clouds.yaml: %w", err)
-	}
-	return os.Chmod(path, 0o600)
+	return b.String()
 }
 
 // yamlString quotes s: a JSON string is a YAML double-quoted scalar.

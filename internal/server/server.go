@@ -28,6 +28,7 @@ import (
 	_ "muon/internal/ml2/types" // every type driver
 	"muon/internal/policy"
 	"muon/internal/quota"
+	"muon/internal/statefile"
 	"muon/internal/store"
 	"muon/internal/store/postgres"
 	"muon/internal/store/sqlite"
@@ -241,7 +242,18 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 	}
 	db = strings.TrimPrefix(db, "sqlite:")
 	if dir := filepath.Dir(db); dir != "" {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	// The database holds the token signing keys: it is made 0600 (SQLite
+	// gives its WAL and shared-memory files the database's mode), and one
+	// that others can read is refused rather than trusted.
+	if err := statefile.Create(db); err != nil {
+		return nil, err
+	}
+	for _, f := range []string{db, db + "-wal", db + "-shm"} {
+		if err := statefile.CheckPrivate(f); err != nil {
 			return nil, err
 		}
 	}
