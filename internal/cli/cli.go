@@ -39,6 +39,8 @@ Usage:
                make (remove) an instance for a port: a namespace with eth0, tap<id> on this host, bound here
   muon bench   [--url URL] [-n N] [-c C]
                create N ports with C concurrent clients and print ports/s and latency
+  muon keys    rotate [--data-dir DIR | --config FILE]
+               a new token signing key; tokens signed before stay valid until they expire
 `
 
 // Main runs the command line and returns the exit status.
@@ -59,6 +61,8 @@ func Main(ctx context.Context, args []string, stdout io.Writer) int {
 		err = agentCmd(ctx, args[2:], stdout)
 	case "port":
 		err = portCmd(ctx, args[2:], stdout)
+	case "keys":
+		err = keysCmd(ctx, args[2:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

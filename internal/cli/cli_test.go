@@ -215,3 +215,19 @@ func TestUpPrivateState(t *testing.T) {
 		t.Errorf("opening a world-readable database: %v", err)
 	}
 }
+
+// TestKeysRotate: `muon keys rotate` on a data directory adds a signing
+// key and keeps the one before it.
+func TestKeysRotate(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	for i, want := range []string{"1 key(s)", "2 key(s)", "3 key(s)"} {
+		out.Reset()
+		if code := Main(context.Background(), []string{"muon", "keys", "rotate", "--data-dir", dir}, &out); code != 0 {
+			t.Fatalf("rotate %d: exit %d: %s", i, code, out.String())
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("rotate %d: %q, want %s", i, out.String(), want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"muon/internal/store"
 )
@@ -44,7 +45,7 @@ type BootstrapResult struct {
 // system), project "demo" with user "demo" (member) and user "reader"
 // (reader).
 func Bootstrap(ctx context.Context, st store.Store, opts BootstrapOptions) (*BootstrapResult, error) {
-	if _, err := ensureKey(ctx, st); err != nil {
+	if _, err := ensureKeys(ctx, st, time.Now()); err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 	res := &BootstrapResult{DomainID: "default", DomainName: "Default", Roles: map[string]string{}}

@@ -30,7 +30,7 @@ func FuzzDecodeToken(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		p, err := decodeToken(key, s)
+		p, err := decodeToken([][]byte{key}, s)
 		if err != nil {
 			if p != nil {
 				t.Fatal("payload with an error")

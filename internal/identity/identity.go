@@ -71,11 +71,11 @@ type Config struct {
 
 // Service is the identity service over a store.
 type Service struct {
-	cfg Config
-	st  store.Store
-	log *slog.Logger
-	key []byte
-	mux *http.ServeMux
+	cfg  Config
+	st   store.Store
+	log  *slog.Logger
+	keys *keyring
+	mux  *http.ServeMux
 
 	// gen counts this service's writes: cached validations from an older
 	// generation are not trusted.
@@ -104,11 +104,11 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Service, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{cfg: cfg, st: st, log: log.With("service", "identity")}
-	key, err := ensureKey(context.Background(), st)
+	ks, err := ensureKeys(context.Background(), st, cfg.Now())
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	s.key = key
+	s.keys = &keyring{st: st, now: cfg.Now, keys: ks, loaded: cfg.Now()}
 	err = st.Update(context.Background(), func(tx store.Tx) error { return ensureSystem(context.Background(), tx) })
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
@@ -180,10 +180,6 @@ type roleDoc struct {
 	Name        string                     `json:"name"`
 	Description string                     `json:"description,omitempty"`
 	Extra       map[string]json.RawMessage `json:"extra,omitempty"`
-}
-
-type keyDoc struct {
-	Key []byte `json:"key"`
 }
 
 type revocationDoc struct {

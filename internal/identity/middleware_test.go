@@ -66,7 +66,8 @@ func TestMiddleware(t *testing.T) {
 	}
 
 	// Tokens that must not pass.
-	p, err := decodeToken(e.svc.key, demo)
+	keys, _ := e.svc.keys.verifying(context.Background(), false)
+	p, err := decodeToken(keys, demo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package identity
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,10 +9,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"slices"
 	"strings"
-
-	"muon/internal/store"
 )
 
 // payload is what a token carries. Roles are not in it: they are looked
@@ -57,9 +54,9 @@ func sign(key []byte, body string) []byte {
 	return m.Sum(nil)
 }
 
-// decodeToken verifies a token's signature and shape; it says nothing of
-// expiry or revocation.
-func decodeToken(key []byte, tok string) (*payload, error) {
+// decodeToken verifies a token's signature, by any of keys, and shape;
+// it says nothing of expiry or revocation.
+func decodeToken(keys [][]byte, tok string) (*payload, error) {
 	if len(tok) > maxTokenLen || !strings.HasPrefix(tok, tokenPrefix) {
 		return nil, errMalformed
 	}
@@ -69,7 +66,7 @@ func decodeToken(key []byte, tok string) (*payload, error) {
 	}
 	body, sig64 := tok[:i], tok[i+1:]
 	sig, err := base64.RawURLEncoding.Strict().DecodeString(sig64)
-	if err != nil || !hmac.Equal(sig, sign(key, body)) {
+	if err != nil || !slices.ContainsFunc(keys, func(k []byte) bool { return hmac.Equal(sig, sign(k, body)) }) {
 		return nil, errMalformed
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(body[len(tokenPrefix):])
@@ -93,38 +90,6 @@ func decodeToken(key []byte, tok string) (*payload, error) {
 		return nil, errMalformed
 	}
 	return &p, nil
-}
-
-// ensureKey returns the signing key, creating it on first use.
-func ensureKey(ctx context.Context, st store.Store) ([]byte, error) {
-	var key []byte
-	read := func(tx store.Tx) error {
-		k, err := get[keyDoc](ctx, tx, kindKey, keyID)
-		if err != nil {
-			return err
-		}
-		if len(k.Key) < 32 {
-			return fmt.Errorf("signing key: %d bytes, want 32", len(k.Key))
-		}
-		key = k.Key
-		return nil
-	}
-	err := st.View(ctx, read)
-	if !errors.Is(err, store.ErrNotFound) {
-		return key, err
-	}
-	err = st.Update(ctx, func(tx store.Tx) error {
-		if err := read(tx); !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		key = make([]byte, 32)
-		rand.Read(key)
-		return put(ctx, tx, true, kindKey, keyID, "", keyDoc{Key: key})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("signing key: %w", err)
-	}
-	return key, nil
 }
 
 // newID is a Keystone-style id: a UUID4 as 32 hex digits.

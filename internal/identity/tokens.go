@@ -123,7 +123,7 @@ func (s *Service) issueToken(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		var err error
-		if tok, err = encodeToken(s.key, p); err != nil {
+		if tok, err = encodeToken(s.keys.signing(r.Context()), p); err != nil {
 			return err
 		}
 		v, err = s.resolve(r.Context(), tx, tok)

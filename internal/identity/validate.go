@@ -40,7 +40,15 @@ func invalid(format string, args ...any) error {
 
 // resolve checks a token and loads what it names.
 func (s *Service) resolve(ctx context.Context, tx store.Tx, tok string) (*validated, error) {
-	p, err := decodeToken(s.key, tok)
+	keys, _ := s.keys.verifying(ctx, false)
+	p, err := decodeToken(keys, tok)
+	if err != nil {
+		// Signed by a key this server has not read yet (rotated on
+		// another)? Read the set again, at most every keyRetry.
+		if keys, again := s.keys.verifying(ctx, true); again {
+			p, err = decodeToken(keys, tok)
+		}
+	}
 	if err != nil {
 		return nil, invalid("%v", err)
 	}

@@ -1,0 +1,67 @@
+package identity
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
+)
+
+// TestKeyRotation: after a rotation new tokens are signed by the new key
+// (on every server, within keyReload; at once where a token signed by it
+// arrives), tokens signed before stay valid until they expire, and a key
+// goes once every token it may have signed has.
+func TestKeyRotation(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	opts := tokens.AuthOptions{Username: "demo", DomainName: "Default", Password: demoPW, Scope: tokens.Scope{ProjectName: "demo", DomainName: "Default"}}
+	old, _, err := e.issue(t, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := e.svc.keys.verifying(ctx, false)
+
+	// Another server of the cloud, running since before the rotation.
+	other, err := New(Config{Now: e.clk.Now}, e.st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, n, err := RotateKeys(ctx, e.st, time.Hour, e.clk.Now())
+	if err != nil || id == "" || n != 2 {
+		t.Fatalf("rotate: %q %d %v", id, n, err)
+	}
+	e.clk.Advance(keyReload + time.Second)
+	fresh, _, err := e.issue(t, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeToken(before, fresh); err == nil {
+		t.Fatal("a token issued after the rotation is signed by the old key")
+	}
+	for name, tok := range map[string]string{"old": old, "fresh": fresh} {
+		if _, err := e.svc.validate(ctx, tok); err != nil {
+			t.Errorf("%s token on this server: %v", name, err)
+		}
+		// The other server has not reloaded on its own yet: the fresh
+		// token's unknown signature makes it read the set.
+		if _, err := other.validate(ctx, tok); err != nil {
+			t.Errorf("%s token on the other server: %v", name, err)
+		}
+	}
+
+	// Once every token the old key may have signed has expired, the next
+	// rotation drops it.
+	e.clk.Advance(time.Hour + keyReload)
+	if _, n, err := RotateKeys(ctx, e.st, time.Hour, e.clk.Now()); err != nil || n != 2 {
+		t.Fatalf("second rotation keeps %d keys (%v), want the new and the last", n, err)
+	}
+	e.clk.Advance(keyReload + time.Second)
+	now, _ := e.svc.keys.verifying(ctx, false)
+	if _, err := decodeToken(now, old); err == nil {
+		t.Error("the first key still verifies after it was dropped")
+	}
+	if _, err := decodeToken(now, fresh); err != nil {
+		t.Error("the second key no longer verifies its tokens")
+	}
+}
