@@ -2,6 +2,8 @@ package identity
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +65,21 @@ func TestKeyRotation(t *testing.T) {
 	}
 	if _, err := decodeToken(now, fresh); err != nil {
 		t.Error("the second key no longer verifies its tokens")
+	}
+}
+
+// TestAuthBodyTooLarge: a 10 MB body on POST /v3/auth/tokens is a 413,
+// not a 400, and issues nothing.
+func TestAuthBodyTooLarge(t *testing.T) {
+	e := newEnv(t)
+	body := `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "demo", "domain": {"name": "Default"}, "password": "` +
+		strings.Repeat("x", 10<<20) + `"}}}}}`
+	resp, err := http.Post(e.srv.URL+"/v3/auth/tokens", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || resp.Header.Get("X-Subject-Token") != "" {
+		t.Errorf("10 MB auth body: %d, token %q", resp.StatusCode, resp.Header.Get("X-Subject-Token"))
 	}
 }

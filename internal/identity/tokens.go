@@ -55,9 +55,12 @@ type scopeRequest struct {
 }
 
 func (s *Service) issueToken(w http.ResponseWriter, r *http.Request) error {
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		return badRequest("cannot read the request body")
+	}
+	if len(b) > maxBody {
+		return fail(http.StatusRequestEntityTooLarge, "request is too large")
 	}
 	var req authRequest
 	if err := json.Unmarshal(b, &req); err != nil {

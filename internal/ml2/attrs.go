@@ -76,7 +76,7 @@ func NetworkResource() *resource.Resource {
 		resource.Attr{Name: "ipv4_address_scope", Type: resource.String(0)},
 		resource.Attr{Name: "ipv6_address_scope", Type: resource.String(0)},
 		resource.Attr{Name: "l2_adjacency", Type: resource.Bool},
-		resource.Attr{Name: "dns_domain", Type: resource.String(255), Post: true, Put: true, Default: "", HasDefault: true},
+		resource.Attr{Name: "dns_domain", Type: resource.String(255), Post: true, Put: true, Default: "", HasDefault: true, Validate: dnsDomain},
 		resource.Attr{Name: "provider:network_type", Type: resource.String(255), Post: true, AdminOnly: true},
 		resource.Attr{Name: "provider:physical_network", Type: resource.String(64), Post: true, AdminOnly: true},
 		resource.Attr{Name: "provider:segmentation_id", Type: resource.Int, Post: true, AdminOnly: true},
@@ -130,7 +130,7 @@ func PortResource() *resource.Resource {
 		resource.Attr{Name: "security_groups", Type: resource.ListOf(resource.UUID), Post: true, Put: true, Nullable: true, NoSort: true},
 		resource.Attr{Name: "dns_name", Type: resource.String(255), Post: true, Put: true, Default: "", HasDefault: true},
 		resource.Attr{Name: "dns_assignment", Type: resource.ListOf(resource.Dict), NoFilter: true, NoSort: true},
-		resource.Attr{Name: "dns_domain", Type: resource.String(255), Post: true, Put: true, Default: "", HasDefault: true},
+		resource.Attr{Name: "dns_domain", Type: resource.String(255), Post: true, Put: true, Default: "", HasDefault: true, Validate: dnsDomain},
 		resource.Attr{Name: "ip_allocation", Type: resource.String(0)},
 		resource.Attr{Name: "propagate_uplink_status", Type: resource.Bool, Post: true, Put: true, Default: false, HasDefault: true},
 		resource.Attr{Name: "binding:host_id", Type: resource.String(255), Post: true, Put: true, AdminOnly: true, Default: "", HasDefault: true},
@@ -286,4 +286,13 @@ func IPAvailabilityResource() *resource.Resource {
 			{Name: "used_ips", Type: resource.Int},
 			{Name: "subnet_ip_availability", Type: resource.ListOf(resource.Dict), NoFilter: true, NoSort: true},
 		}}
+}
+
+// dnsDomain validates a dns_domain as Neutron does (a PQDN or FQDN).
+func dnsDomain(v any) error {
+	s, _ := v.(string)
+	if err := ipam.CheckDNSDomain(s, 255); err != nil {
+		return fault.BadRequest("Invalid input for dns_domain. Reason: %s.", err)
+	}
+	return nil
 }

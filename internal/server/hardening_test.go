@@ -141,3 +141,27 @@ func TestExternalPolicyInUse(t *testing.T) {
 		}
 	})
 }
+
+// TestDNSDomainValidated: a dns_domain that is no domain name is a 400
+// and nothing is made or changed.
+func TestDNSDomainValidated(t *testing.T) {
+	servertest.Stores(t, func(t *testing.T, e *servertest.Env) {
+		for _, bad := range []string{"a..b", "-x.org", "exa mple.org", "example.123"} {
+			code, out := e.Do(t, "POST", "/v2.0/networks", "p1", false, fmt.Sprintf(`{"network": {"name": "dns-bad", "dns_domain": %q}}`, bad))
+			if code != 400 || !strings.Contains(out, "not a valid PQDN or FQDN") {
+				t.Errorf("dns_domain %q: %d %s", bad, code, out)
+			}
+		}
+		if got := listIDs(t, networks.List(e.Client("p1", false), networks.ListOpts{Name: "dns-bad"}), "networks"); len(got) != 0 {
+			t.Errorf("refused creates made networks %v", got)
+		}
+		n := mkNet(t, e.Client("p1", false), body{"dns_domain": "example.org."})
+		if code, out := e.Do(t, "PUT", "/v2.0/networks/"+n.ID, "p1", false, `{"network": {"dns_domain": "bad..name"}}`); code != 400 {
+			t.Errorf("update to a bad dns_domain: %d %s", code, out)
+		}
+		code, out := e.Do(t, "GET", "/v2.0/networks/"+n.ID, "p1", false, "")
+		if code != 200 || !strings.Contains(out, `"dns_domain":"example.org."`) {
+			t.Errorf("after a refused update: %d %s", code, out)
+		}
+	})
+}
