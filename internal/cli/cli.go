@@ -39,6 +39,8 @@ Usage:
                make (remove) an instance for a port: a namespace with eth0, tap<id> on this host, bound here
   muon bench   [--url URL] [-n N] [-c C]
                create N ports with C concurrent clients and print ports/s and latency
+  muon bootstrap [--config FILE] [--database DSN] [--admin-password PW]
+               the built-in identity's admin, demo and reader users on a server's database
   muon keys    rotate [--data-dir DIR | --config FILE]
                a new token signing key; tokens signed before stay valid until they expire
 `
@@ -63,6 +65,8 @@ func Main(ctx context.Context, args []string, stdout io.Writer) int {
 		err = portCmd(ctx, args[2:], stdout)
 	case "keys":
 		err = keysCmd(ctx, args[2:], stdout)
+	case "bootstrap":
+		err = bootstrapCmd(ctx, args[2:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -231,3 +231,23 @@ func TestKeysRotate(t *testing.T) {
 		}
 	}
 }
+
+// TestBootstrap: `muon bootstrap` gives a server's database an admin
+// whose password works, once; run again it keeps the users' passwords.
+func TestBootstrap(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "muon.db")
+	var out bytes.Buffer
+	if code := Main(context.Background(), []string{"muon", "bootstrap", "--database", db, "--admin-password", "s3cret-admin"}, &out); code != 0 {
+		t.Fatalf("bootstrap: %d %s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "password of admin: s3cret-admin") || !strings.Contains(out.String(), "password of demo: ") {
+		t.Errorf("bootstrap printed %q", out.String())
+	}
+	out.Reset()
+	if code := Main(context.Background(), []string{"muon", "bootstrap", "--database", db}, &out); code != 0 {
+		t.Fatalf("bootstrap again: %d %s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "user admin existed") {
+		t.Errorf("bootstrap again printed %q", out.String())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -50,5 +51,47 @@ func keysCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "new signing key %s; %d key(s) verify tokens (older ones go when their tokens have expired); servers sign with it within a minute\n", id, n)
+	return nil
+}
+
+// bootstrapCmd is `muon bootstrap`: the built-in identity service's
+// domain, roles and users on a server's database, as `muon up` makes them
+// on its own, so a `muon server` deployment (PostgreSQL) has an admin.
+// Passwords it makes are printed once; existing users keep theirs unless
+// one is given.
+func bootstrapCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
+	file := fs.String("config", "", "the server's TOML configuration file (its database)")
+	db := fs.String("database", "", "PostgreSQL DSN or SQLite path (overrides the file)")
+	admin := fs.String("admin-password", os.Getenv("MUON_ADMIN_PASSWORD"), "the admin user's password (default $MUON_ADMIN_PASSWORD, else generated)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := server.DefaultConfig(defaultDataDir())
+	if *file != "" {
+		if err := server.LoadFile(*file, &cfg); err != nil {
+			return err
+		}
+	}
+	if *db != "" {
+		cfg.Database = *db
+	}
+	st, err := server.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	res, err := identity.Bootstrap(ctx, st, identity.BootstrapOptions{AdminPassword: *admin})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "identity bootstrapped: domain %s, project admin %s, user admin %s\n", res.DomainName, res.AdminProjectID, res.AdminUserID)
+	for _, u := range []struct{ name, pw string }{{"admin", res.AdminPassword}, {"demo", res.DemoPassword}, {"reader", res.ReaderPassword}} {
+		if u.pw != "" {
+			fmt.Fprintf(stdout, "password of %s: %s\n", u.name, u.pw)
+		} else {
+			fmt.Fprintf(stdout, "user %s existed: its password is unchanged\n", u.name)
+		}
+	}
 	return nil
 }

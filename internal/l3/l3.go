@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"muon/internal/auth"
 	"muon/internal/fault"
 	"muon/internal/ml2"
 	"muon/internal/record"
@@ -42,9 +43,35 @@ func New(core *ml2.Plugin) *Plugin {
 	ev.NetworkDelete.Subscribe(func(ctx context.Context, tx store.Tx, e ml2.NetworkEvent) error {
 		return p.networkDeleted(ctx, tx, e.Network)
 	})
+	ev.PortCreate.Subscribe(func(ctx context.Context, tx store.Tx, e ml2.PortEvent) error { return routerDevice(ctx, tx, e.Port) })
+	ev.PortUpdate.Subscribe(func(ctx context.Context, tx store.Tx, e ml2.PortEvent) error { return routerDevice(ctx, tx, e.Port) })
 	ev.RBACPolicyDelete.Subscribe(p.externalPolicyChange)
 	ev.RBACPolicyUpdate.Subscribe(p.externalPolicyChange)
 	return p
+}
+
+// routerDevice refuses a router interface port whose device_id is another
+// project's router, unless an admin makes it (Neutron's
+// DeviceIDNotOwnedByTenant).
+func routerDevice(ctx context.Context, tx store.Tx, port resource.Doc) error {
+	if resource.Str(port["device_owner"]) != ownerInterface || auth.FromContext(ctx).Admin() {
+		return nil
+	}
+	dev := resource.Str(port["device_id"])
+	if dev == "" {
+		return nil
+	}
+	r, err := tx.Get(ctx, "router", dev)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.ProjectID != resource.Str(port["project_id"]) {
+		return fault.Conflict("DeviceIDNotOwnedByTenant", "The following device_id %s is not owned by your tenant or matches another tenants router.", dev)
+	}
+	return nil
 }
 
 // externalPolicyChange refuses to delete or retarget an access_as_external

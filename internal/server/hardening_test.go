@@ -165,3 +165,35 @@ func TestDNSDomainValidated(t *testing.T) {
 		}
 	})
 }
+
+// TestPortDeviceIDOtherRouter: a member cannot make or turn a port into
+// an interface of another project's router (409), and nothing changes.
+func TestPortDeviceIDOtherRouter(t *testing.T) {
+	servertest.Stores(t, func(t *testing.T, e *servertest.Env) {
+		theirs := mkRouter(t, e.Client("p2", false), body{})
+		n := mkNet(t, e.Client("p1", false), body{})
+		code, out := e.Do(t, "POST", "/v2.0/ports", "p1", false, fmt.Sprintf(
+			`{"port": {"network_id": %q, "device_owner": "network:router_interface", "device_id": %q}}`, n.ID, theirs.ID))
+		if code != 409 || !strings.Contains(out, "DeviceIDNotOwnedByTenant") {
+			t.Errorf("create with another project's router: %d %s", code, out)
+		}
+		if got := listIDs(t, ports.List(e.Admin(), ports.ListOpts{NetworkID: n.ID}), "ports"); len(got) != 0 {
+			t.Errorf("a refused create made %v", got)
+		}
+		p := mkPort(t, e.Client("p1", false), body{"network_id": n.ID})
+		code, out = e.Do(t, "PUT", "/v2.0/ports/"+p.ID, "p1", false, fmt.Sprintf(
+			`{"port": {"device_owner": "network:router_interface", "device_id": %q}}`, theirs.ID))
+		if code != 409 {
+			t.Errorf("update to another project's router: %d %s", code, out)
+		}
+		if g := must[port](t, ports.Get(bg, e.Admin(), p.ID), "port"); g.DeviceID != "" || g.DeviceOwner != "" {
+			t.Errorf("a refused update changed the port: %+v", g)
+		}
+		// Its own router is fine.
+		mine := mkRouter(t, e.Client("p1", false), body{})
+		if code, out := e.Do(t, "PUT", "/v2.0/ports/"+p.ID, "p1", false, fmt.Sprintf(
+			`{"port": {"device_owner": "network:router_interface", "device_id": %q}}`, mine.ID)); code != 200 {
+			t.Errorf("update to its own router: %d %s", code, out)
+		}
+	})
+}
