@@ -49,6 +49,9 @@ const (
 	nameRole    = "identity_role"
 )
 
+// pruneEvery is how often a revocation also removes the expired ones.
+const pruneEvery = time.Minute
+
 // DefaultTokenTTL is how long a token lives unless configured (Keystone's
 // [token] expiration).
 const DefaultTokenTTL = time.Hour
@@ -81,6 +84,8 @@ type Service struct {
 	// generation are not trusted.
 	gen   atomic.Uint64
 	cache validationCache
+	// pruned is when expired revocations were last removed (unix ms).
+	pruned atomic.Int64
 }
 
 // New builds the service over an open store, creating the signing key if

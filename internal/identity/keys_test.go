@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
+
+	"muon/internal/store"
 )
 
 // TestKeyRotation: after a rotation new tokens are signed by the new key
@@ -81,5 +83,47 @@ func TestAuthBodyTooLarge(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || resp.Header.Get("X-Subject-Token") != "" {
 		t.Errorf("10 MB auth body: %d, token %q", resp.StatusCode, resp.Header.Get("X-Subject-Token"))
+	}
+}
+
+// TestRevocationsPruned: revocations of expired tokens are removed, at
+// most every pruneEvery, so they do not pile up.
+func TestRevocationsPruned(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	opts := tokens.AuthOptions{Username: "demo", DomainName: "Default", Password: demoPW, Scope: tokens.Scope{ProjectName: "demo", DomainName: "Default"}}
+	admin := e.client(t, e.opts("admin", adminPW, projectScope("admin")))
+	revoke := func() {
+		t.Helper()
+		tok, _, err := e.issue(t, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tokens.Revoke(ctx, admin, tok).Err; err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() int {
+		t.Helper()
+		var n int
+		e.st.View(ctx, func(tx store.Tx) error {
+			var err error
+			n, err = tx.Count(ctx, store.Filter{Kind: kindRevocation})
+			return err
+		})
+		return n
+	}
+	for range 3 {
+		revoke()
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("%d revocations, want 3", n)
+	}
+	// The three tokens expire; the admin's own is made fresh.
+	e.clk.Advance(DefaultTokenTTL + pruneEvery)
+	admin = e.client(t, e.opts("admin", adminPW, projectScope("admin")))
+	revoke()
+	if n := count(); n != 1 {
+		t.Errorf("%d revocations after the others expired, want 1", n)
 	}
 }

@@ -313,16 +313,20 @@ func (s *Service) revokeToken(w http.ResponseWriter, r *http.Request, caller *va
 		return err
 	}
 	now := s.cfg.Now().UnixMilli()
+	prune := now-s.pruned.Load() > pruneEvery.Milliseconds()
 	err = s.update(r.Context(), func(tx store.Tx) error {
-		// expired revocations can go: their tokens are invalid anyway
-		old, err := list[revocationDoc](r.Context(), tx, store.Filter{Kind: kindRevocation})
-		if err != nil {
-			return err
-		}
-		for _, o := range old {
-			if o.ExpiresAt < now && o.ID != "" {
-				if err := tx.Delete(r.Context(), kindRevocation, o.ID); err != nil {
-					return err
+		// Expired revocations can go (their tokens are invalid anyway),
+		// looked for at most every pruneEvery, not on every revocation.
+		if prune {
+			old, err := list[revocationDoc](r.Context(), tx, store.Filter{Kind: kindRevocation})
+			if err != nil {
+				return err
+			}
+			for _, o := range old {
+				if o.ExpiresAt < now && o.ID != "" {
+					if err := tx.Delete(r.Context(), kindRevocation, o.ID); err != nil {
+						return err
+					}
 				}
 			}
 		}
@@ -334,6 +338,9 @@ func (s *Service) revokeToken(w http.ResponseWriter, r *http.Request, caller *va
 	})
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		return err
+	}
+	if prune {
+		s.pruned.Store(now)
 	}
 	s.log.InfoContext(r.Context(), "token revoked", "user", v.user.ID, "audit_id", v.p.Audit[0])
 	w.WriteHeader(http.StatusNoContent)
