@@ -197,3 +197,72 @@ func TestPortDeviceIDOtherRouter(t *testing.T) {
 		}
 	})
 }
+
+// TestUnstorableIDs: an id with a NUL byte or invalid UTF-8 is simply not
+// found, on PostgreSQL (which refuses such text) as on SQLite: 404 for a
+// member, an empty list for a filter, never a 500.
+func TestUnstorableIDs(t *testing.T) {
+	servertest.Stores(t, func(t *testing.T, e *servertest.Env) {
+		mkNet(t, e.Client("p1", false), body{})
+		for _, id := range []string{"%00", "a%00b", "%FF%FE", "%C3%28"} {
+			for _, path := range []string{"/v2.0/networks/" + id, "/v2.0/ports/" + id, "/v2.0/routers/" + id, "/v2.0/security-groups/" + id} {
+				if code, out := e.Do(t, "GET", path, "p1", false, ""); code != 404 {
+					t.Errorf("GET %s: %d %s", path, code, out)
+				}
+				if code, out := e.Do(t, "DELETE", path, "p1", false, ""); code != 404 {
+					t.Errorf("DELETE %s: %d %s", path, code, out)
+				}
+			}
+			for _, q := range []string{"/v2.0/networks?id=" + id, "/v2.0/ports?network_id=" + id, "/v2.0/subnets?network_id=" + id} {
+				code, out := e.Do(t, "GET", q, "p1", false, "")
+				if code != 200 || strings.Contains(out, `"id":`) {
+					t.Errorf("GET %s: %d %s, want an empty list", q, code, out)
+				}
+			}
+			code, out := e.Do(t, "POST", "/v2.0/ports", "p1", false, `{"port": {"network_id": "`+strings.ReplaceAll(id, "%", "\\u00")+`"}}`)
+			if code >= 500 {
+				t.Errorf("a port on network %q: %d %s", id, code, out)
+			}
+		}
+	})
+}
+
+// TestCreateRacesDelete: creates that point at something being deleted
+// (a rule's remote group, a port's subnet) answer 201, 404 or 409 as the
+// race falls, never 500 (PostgreSQL's foreign keys used to leak through).
+func TestCreateRacesDelete(t *testing.T) {
+	servertest.Stores(t, func(t *testing.T, e *servertest.Env) {
+		for round := range 5 {
+			code, out := e.Do(t, "POST", "/v2.0/security-groups", "p1", false, `{"security_group": {"name": "target"}}`)
+			if code != 201 {
+				t.Fatalf("group: %d %s", code, out)
+			}
+			g := between(out, `"id":"`, `"`)
+			if code, out = e.Do(t, "POST", "/v2.0/security-groups", "p1", false, `{"security_group": {"name": "holder"}}`); code != 201 {
+				t.Fatalf("group: %d %s", code, out)
+			}
+			h := between(out, `"id":"`, `"`)
+			n := mkNet(t, e.Client("p1", false), body{})
+			s := mkSubnet(t, e.Client("p1", false), body{"network_id": n.ID, "ip_version": 4, "cidr": "10.93.0.0/24"})
+			codes := make(chan int, 20)
+			for i := range 10 {
+				go func() {
+					c, _ := e.Do(t, "POST", "/v2.0/security-group-rules", "p1", false, fmt.Sprintf(
+						`{"security_group_rule": {"security_group_id": %q, "direction": "ingress", "protocol": "tcp", "port_range_min": %d, "port_range_max": %d, "remote_group_id": %q}}`, h, 1000+i, 1000+i, g))
+					codes <- c
+				}()
+				go func() {
+					c, _ := e.Do(t, "POST", "/v2.0/ports", "p1", false, fmt.Sprintf(`{"port": {"network_id": %q, "fixed_ips": [{"subnet_id": %q}]}}`, n.ID, s.ID))
+					codes <- c
+				}()
+			}
+			e.Do(t, "DELETE", "/v2.0/security-groups/"+g, "p1", false, "")
+			e.Do(t, "DELETE", "/v2.0/subnets/"+s.ID, "p1", false, "")
+			for range 20 {
+				if c := <-codes; c >= 500 {
+					t.Errorf("round %d: a create racing a delete answered %d", round, c)
+				}
+			}
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Dialect is what differs between the SQL databases Muon runs on.
@@ -336,7 +337,15 @@ func (t *sqlTx) LockShared(ctx context.Context, kind, id string) (*Record, error
 	return t.get(ctx, kind, id, t.s.d.ForShare)
 }
 
+// storable tells whether a key can be in the database at all: PostgreSQL
+// refuses NUL bytes and invalid UTF-8 in text, so such an id is simply
+// not found (as on SQLite), not an error.
+func storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
 func (t *sqlTx) get(ctx context.Context, kind, id, suffix string) (*Record, error) {
+	if !storable(id) || !storable(kind) {
+		return nil, ErrNotFound
+	}
 	row := t.queryRow(ctx, qGet+suffix, id, kind)
 	r, err := scanRecord(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -388,6 +397,28 @@ func where(f Filter) (string, []any) {
 	return b.String(), args
 }
 
+// storableFilter drops the values no record can have (see storable); a
+// filter left naming nothing where it named something matches nothing.
+func storableFilter(f Filter) (Filter, bool) {
+	keep := func(vals []string) ([]string, bool) {
+		if len(vals) == 0 {
+			return vals, true
+		}
+		out := make([]string, 0, len(vals))
+		for _, v := range vals {
+			if storable(v) {
+				out = append(out, v)
+			}
+		}
+		return out, len(out) > 0
+	}
+	var ok1, ok2, ok3 bool
+	f.IDs, ok1 = keep(f.IDs)
+	f.Parents, ok2 = keep(f.Parents)
+	f.Projects, ok3 = keep(f.Projects)
+	return f, ok1 && ok2 && ok3 && storable(f.GrantedTo) && storable(f.ParentOwner)
+}
+
 // listQuery is List's statement for a filter; filters of one shape give
 // the same text, so the common shapes can be prepared.
 func listQuery(f Filter) (string, []any) {
@@ -407,6 +438,10 @@ var hotListShapes = []Filter{
 }
 
 func (t *sqlTx) List(ctx context.Context, f Filter) ([]Record, error) {
+	var ok bool
+	if f, ok = storableFilter(f); !ok {
+		return nil, nil
+	}
 	q, args := listQuery(f)
 	rows, err := t.query(ctx, q, args...)
 	if err != nil {
@@ -425,6 +460,10 @@ func (t *sqlTx) List(ctx context.Context, f Filter) ([]Record, error) {
 }
 
 func (t *sqlTx) Count(ctx context.Context, f Filter) (int, error) {
+	var ok bool
+	if f, ok = storableFilter(f); !ok {
+		return 0, nil
+	}
 	w, args := where(f)
 	var n int
 	err := t.queryRow(ctx, `SELECT COUNT(*) FROM resources`+w, args...).Scan(&n)
@@ -482,6 +521,9 @@ func (t *sqlTx) Observe(ctx context.Context, r *Record) error {
 }
 
 func (t *sqlTx) Delete(ctx context.Context, kind, id string) error {
+	if !storable(id) {
+		return ErrNotFound
+	}
 	var parent string
 	err := t.queryRow(ctx, qDelete, id, kind).Scan(&parent)
 	if errors.Is(err, sql.ErrNoRows) {

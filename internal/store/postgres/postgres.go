@@ -36,7 +36,10 @@ func Open(ctx context.Context, dsn string) (*store.SQL, error) {
 		IsUnique:  func(err error) bool { return code(err) == "23505" },
 		IsRetry: func(err error) bool {
 			c := code(err)
-			return c == "40001" || c == "40P01"
+			// A foreign-key violation is a write that raced the delete of
+			// what it points at: run again, it meets the delete and
+			// answers as the plugin does (404, 409), not a 500.
+			return c == "40001" || c == "40P01" || c == "23503"
 		},
 		Notify:        notifySQL,
 		SnapshotReads: true,
