@@ -11,11 +11,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"muon/internal/auth"
 	"muon/internal/fault"
 	"muon/internal/feature"
 	"muon/internal/resource"
+	"muon/internal/store"
 )
 
 func (s *Server) handle(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
@@ -34,6 +36,18 @@ func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, err error) {
 		// server failure, and there is no one to answer.
 		s.log.DebugContext(r.Context(), "request cancelled by the client", "method", r.Method, "path", r.URL.Path)
 		return
+	}
+	if !ok && errors.Is(err, store.ErrUnavailable) {
+		// The database is down, full or read-only: say so once a minute,
+		// and tell clients to come back.
+		if now := time.Now().UnixMilli(); now-s.unavailableLogged.Load() > time.Minute.Milliseconds() {
+			s.unavailableLogged.Store(now)
+			s.log.ErrorContext(r.Context(), "the database is unavailable; answering 503 until it is back", "err", err)
+		}
+		w.Header().Set("Retry-After", "5")
+		f = &fault.Error{Status: http.StatusServiceUnavailable, Type: "ServiceUnavailable",
+			Message: "The service is unavailable: its database cannot be reached or written. Retry later."}
+		ok = true
 	}
 	if !ok {
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)

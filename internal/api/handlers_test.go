@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"muon/internal/store"
 )
 
 func TestWriteFaultCancelled(t *testing.T) {
@@ -36,5 +38,22 @@ func TestWriteFaultCancelled(t *testing.T) {
 				t.Errorf("logged %q, want %q", got, tc.wantLog)
 			}
 		})
+	}
+}
+
+// TestWriteFaultUnavailable: a database that is down answers 503 with
+// Retry-After, not a 500, and is logged once, not per request.
+func TestWriteFaultUnavailable(t *testing.T) {
+	var logs bytes.Buffer
+	s := &Server{log: slog.New(slog.NewTextHandler(&logs, nil))}
+	for range 3 {
+		rec := httptest.NewRecorder()
+		s.writeFault(rec, httptest.NewRequest("GET", "/v2.0/networks", nil), fmt.Errorf("list: %w: %w", store.ErrUnavailable, errors.New("dial tcp: connection refused")))
+		if rec.Code != 503 || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), `"type":"ServiceUnavailable"`) {
+			t.Fatalf("%d %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body.String())
+		}
+	}
+	if n := strings.Count(logs.String(), "answering 503"); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, logs.String())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"muon/internal/fault"
@@ -42,6 +43,8 @@ type Server struct {
 	policy     *policy.Enforcer
 	feed       Feed
 	mux        *http.ServeMux
+	// unavailableLogged is when a 503 for the database was last logged.
+	unavailableLogged atomic.Int64
 }
 
 // Config assembles a Server.

@@ -26,6 +26,9 @@ type Dialect struct {
 	IsUnique func(error) bool
 	// IsRetry tells a serialisation failure worth running again.
 	IsRetry func(error) bool
+	// IsUnavailable tells a failure of the database itself (down, disk
+	// full, read-only), which the store reports as ErrUnavailable.
+	IsUnavailable func(error) bool
 	// SerialWrites makes Update hold a process-wide lock (SQLite has one
 	// writer).
 	SerialWrites bool
@@ -214,6 +217,14 @@ func (s *SQL) Snapshot(ctx context.Context, fn func(Tx) error) error {
 }
 
 func (s *SQL) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(Tx) error) error {
+	err := s.runOnce(ctx, db, opts, fn)
+	if err != nil && s.d.IsUnavailable != nil && !errors.Is(err, ErrUnavailable) && s.d.IsUnavailable(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+func (s *SQL) runOnce(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(Tx) error) error {
 	tx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

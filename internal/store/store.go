@@ -13,6 +13,10 @@ import (
 // ErrNotFound is returned when a record does not exist.
 var ErrNotFound = errors.New("store: not found")
 
+// ErrUnavailable wraps a failure of the database itself (down, its disk
+// full, read-only): the request may succeed later, and the API answers 503.
+var ErrUnavailable = errors.New("store: the database is unavailable")
+
 // ErrConflict is returned when a write breaks a uniqueness constraint.
 var ErrConflict = errors.New("store: conflict")
 

@@ -6,9 +6,12 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -42,6 +45,7 @@ func Open(ctx context.Context, dsn string) (*store.SQL, error) {
 			return c == "40001" || c == "40P01" || c == "23503"
 		},
 		Notify:        notifySQL,
+		IsUnavailable: isUnavailable,
 		SnapshotReads: true,
 	}
 	s, err := store.NewSQL(ctx, d, db, db)
@@ -68,4 +72,23 @@ func code(err error) string {
 		return e.Code
 	}
 	return ""
+}
+
+// isUnavailable: the server cannot be reached or is shutting down, its
+// disk or memory is full, it is read-only, or the connection broke.
+func isUnavailable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutting down, cannot connect now
+			pe.Code == "53100", pe.Code == "53200", pe.Code == "53300", // disk full, out of memory, too many connections
+			pe.Code == "25006": // read-only transaction (a standby)
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err)
 }

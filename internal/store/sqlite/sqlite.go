@@ -59,9 +59,10 @@ func Open(ctx context.Context, path string, o Options) (*store.SQL, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	d := store.Dialect{
-		Name:         "sqlite",
-		IsUnique:     isUnique,
-		SerialWrites: true,
+		Name:          "sqlite",
+		IsUnique:      isUnique,
+		IsUnavailable: isUnavailable,
+		SerialWrites:  true,
 	}
 	s, err := store.NewSQL(ctx, d, w, r)
 	if err != nil {
@@ -70,6 +71,18 @@ func Open(ctx context.Context, path string, o Options) (*store.SQL, error) {
 		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// isUnavailable: the disk is full or failing, the file read-only or gone.
+func isUnavailable(err error) bool {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		switch e.Code() & 0xff {
+		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN:
+			return true
+		}
+	}
+	return false
 }
 
 func isUnique(err error) bool {
