@@ -70,7 +70,7 @@ func Start(t testing.TB, kind string, edit func(*server.Config)) *Env {
 func build(t testing.TB, kind string, cfg *server.Config, edit func(*server.Config)) (store.Store, *server.Servers) {
 	t.Helper()
 	if kind == "postgres" {
-		cfg.Database = freshPostgres(t)
+		cfg.Database = FreshPostgres(t)
 	} else {
 		cfg.Database = filepath.Join(t.TempDir(), "muon.db")
 	}
@@ -89,8 +89,8 @@ func build(t testing.TB, kind string, cfg *server.Config, edit func(*server.Conf
 	return st, h
 }
 
-// freshPostgres creates a database for one test and drops it afterwards.
-func freshPostgres(t testing.TB) string {
+// FreshPostgres creates a database for one test and drops it afterwards.
+func FreshPostgres(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("MUON_TEST_POSTGRES")
 	admin, err := sql.Open("pgx", base)
