@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -103,12 +104,14 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *feature.Servi
 	if err != nil {
 		return err
 	}
-	out := docs[:0:0]
+	// The backend's slice is this request's: filtered in place.
+	out := docs[:0]
 	for _, d := range docs {
 		if res.Match(d, q) {
 			out = append(out, d)
 		}
 	}
+	clear(docs[len(out):])
 	if out, err = s.readable(ctx, svc, out); err != nil {
 		return err
 	}
@@ -125,15 +128,41 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *feature.Servi
 		}
 		out, _ = resource.Page(out, q, marker)
 	}
-	views := make([]resource.Doc, len(out))
-	for i, d := range out {
-		views[i] = res.View(d, s.seesAll(cred), q.Fields)
-	}
-	body := map[string]any{res.Key(): views}
+	var links []byte
 	if q.Limit > 0 {
-		body[res.Key()+"_links"] = pageLinks(r, q, out)
+		if links, err = json.Marshal(pageLinks(r, q, out)); err != nil {
+			return err
+		}
 	}
-	writeJSON(w, http.StatusOK, body)
+	// Streamed, a document at a time, each let go once written: a long
+	// list is never held twice (documents and views) nor as one body.
+	admin := s.seesAll(cred)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	bw.WriteString(`{"` + res.Key() + `":[`)
+	for i, d := range out {
+		b, err := json.Marshal(res.View(d, admin, q.Fields))
+		if err != nil {
+			// The status is out: all that is left is to cut the answer.
+			s.log.ErrorContext(ctx, "list: encoding a document failed", "path", r.URL.Path, "err", err)
+			return nil
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.Write(b)
+		out[i] = nil
+	}
+	bw.WriteByte(']')
+	if links != nil {
+		bw.WriteString(`,"` + res.Key() + `_links":`)
+		bw.Write(links)
+	}
+	bw.WriteByte('}')
+	if err := bw.Flush(); err != nil {
+		s.log.DebugContext(ctx, "list: the client went away", "path", r.URL.Path, "err", err)
+	}
 	return nil
 }
 

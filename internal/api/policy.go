@@ -40,33 +40,42 @@ func target(d resource.Doc, extra map[string]any) map[string]any {
 
 func (s *Server) cred(r *http.Request) *auth.Credentials { return auth.FromContext(r.Context()) }
 
-// readable filters documents to those get_<resource> allows and hides the
-// attributes its attribute rules refuse.
+// readable filters documents, in place, to those get_<resource> allows
+// and hides the attributes its attribute rules refuse. The policy targets
+// are built a chunk at a time, so a long list never holds a target per
+// document at once.
 func (s *Server) readable(ctx context.Context, svc *feature.Service, docs []resource.Doc) ([]resource.Doc, error) {
 	if s.policy == nil || len(docs) == 0 {
 		return docs, nil
 	}
-	ts, err := s.targets(ctx, svc, docs)
-	if err != nil {
-		return nil, err
-	}
 	cred := auth.FromContext(ctx)
 	action := "get_" + policyName(svc)
 	guarded := s.guardedAttrs(svc, action)
-	out := docs[:0:0]
-	for i, d := range docs {
-		if !s.policy.Enforce(action, ts[i], cred) {
-			continue
+	out := docs[:0]
+	for start := 0; start < len(docs); start += readChunk {
+		chunk := docs[start:min(start+readChunk, len(docs))]
+		ts, err := s.targets(ctx, svc, chunk)
+		if err != nil {
+			return nil, err
 		}
-		for _, a := range guarded {
-			if _, ok := d[a]; ok && !s.policy.Attribute(action, a, ts[i], cred) {
-				d = withoutKey(d, a)
+		for i, d := range chunk {
+			if !s.policy.Enforce(action, ts[i], cred) {
+				continue
 			}
+			for _, a := range guarded {
+				if _, ok := d[a]; ok && !s.policy.Attribute(action, a, ts[i], cred) {
+					d = withoutKey(d, a)
+				}
+			}
+			out = append(out, d) // never past chunk[i]: in place is safe
 		}
-		out = append(out, d)
 	}
+	clear(docs[len(out):])
 	return out, nil
 }
+
+// readChunk is how many documents' policy targets are built at once.
+const readChunk = 256
 
 func withoutKey(d resource.Doc, k string) resource.Doc {
 	c := make(resource.Doc, len(d))
