@@ -100,6 +100,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *feature.Servi
 	}
 	ctx := r.Context()
 	cred := auth.FromContext(ctx)
+	if st, ok := svc.Backend.(feature.Streamer); ok && len(q.Sort) == 0 && q.Limit == 0 && q.Marker == "" {
+		return s.streamList(w, r, svc, q, st)
+	}
 	docs, err := svc.Backend.List(ctx, q)
 	if err != nil {
 		return err
@@ -160,6 +163,71 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *feature.Servi
 		bw.Write(links)
 	}
 	bw.WriteByte('}')
+	if err := bw.Flush(); err != nil {
+		s.log.DebugContext(ctx, "list: the client went away", "path", r.URL.Path, "err", err)
+	}
+	return nil
+}
+
+// streamList answers a list with no sort and no page from a Streamer:
+// documents are decoded, filtered, checked by policy a chunk at a time and
+// written as they come, so the list is never held decoded at once.
+func (s *Server) streamList(w http.ResponseWriter, r *http.Request, svc *feature.Service, q *resource.Query, st feature.Streamer) error {
+	ctx := r.Context()
+	seq, err := st.ListSeq(ctx, q)
+	if err != nil {
+		return err
+	}
+	res := svc.Res
+	admin := s.seesAll(auth.FromContext(ctx))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	bw.WriteString(`{"` + res.Key() + `":[`)
+	n := 0
+	batch := make([]resource.Doc, 0, readChunk)
+	// cut ends an answer whose status is out: all that is left is to log.
+	cut := func(err error) error {
+		s.log.ErrorContext(ctx, "list: failed while streaming", "path", r.URL.Path, "err", err)
+		return nil
+	}
+	flush := func() error {
+		docs, err := s.readable(ctx, svc, batch)
+		if err != nil {
+			return err
+		}
+		for _, d := range docs {
+			b, err := json.Marshal(res.View(d, admin, q.Fields))
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				bw.WriteByte(',')
+			}
+			bw.Write(b)
+			n++
+		}
+		clear(batch)
+		batch = batch[:0]
+		return nil
+	}
+	for d, err := range seq {
+		if err != nil {
+			return cut(err)
+		}
+		if !res.Match(d, q) {
+			continue
+		}
+		if batch = append(batch, d); len(batch) == readChunk {
+			if err := flush(); err != nil {
+				return cut(err)
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return cut(err)
+	}
+	bw.WriteString("]}")
 	if err := bw.Flush(); err != nil {
 		s.log.DebugContext(ctx, "list: the client went away", "path", r.URL.Path, "err", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"iter"
 
 	"muon/internal/fault"
 	"muon/internal/resource"
@@ -23,6 +24,14 @@ type Backend interface {
 	// the current revision_number.
 	Update(ctx context.Context, id string, patch resource.Doc, ifRev int64) (resource.Doc, error)
 	Delete(ctx context.Context, id string, ifRev int64) error
+}
+
+// Streamer is a Backend that can hand a whole list out a document at a
+// time (the api uses it for lists with no sort and no page): the records
+// are read in one transaction and decoded one by one as they are written,
+// so a long list is never held decoded all at once.
+type Streamer interface {
+	ListSeq(ctx context.Context, q *resource.Query) (iter.Seq2[resource.Doc, error], error)
 }
 
 // SubBackend is the plugin behind a sub-collection: each call names the

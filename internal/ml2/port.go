@@ -3,6 +3,7 @@ package ml2
 import (
 	"context"
 	"crypto/rand"
+	"iter"
 	"math/big"
 	"net/netip"
 	"slices"
@@ -536,6 +537,32 @@ func (p Ports) List(ctx context.Context, q *resource.Query) ([]resource.Doc, err
 	f.IDs = q.Filters["id"]
 	f.Parents = q.Filters["network_id"]
 	return p.list(ctx, f)
+}
+
+// ListSeq hands out the ports List would, decoding each only when it is
+// asked for.
+func (p Ports) ListSeq(ctx context.Context, q *resource.Query) (iter.Seq2[resource.Doc, error], error) {
+	f := scope(ctx, "port", false)
+	f.IDs = q.Filters["id"]
+	f.Parents = q.Filters["network_id"]
+	var recs []store.Record
+	err := p.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		recs, err = tx.List(ctx, f)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func(yield func(resource.Doc, error) bool) {
+		for i := range recs {
+			d, err := record.Decode(&recs[i])
+			recs[i] = store.Record{}
+			if !yield(d, err) || err != nil {
+				return
+			}
+		}
+	}, nil
 }
 
 // Update changes a port.
