@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -100,7 +101,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *feature.Servi
 	}
 	ctx := r.Context()
 	cred := auth.FromContext(ctx)
-	if st, ok := svc.Backend.(feature.Streamer); ok && len(q.Sort) == 0 && q.Limit == 0 && q.Marker == "" {
+	if st, ok := svc.Backend.(feature.Streamer); ok && byID(q) {
 		return s.streamList(w, r, svc, q, st)
 	}
 	docs, err := svc.Backend.List(ctx, q)
@@ -133,7 +134,11 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *feature.Servi
 	}
 	var links []byte
 	if q.Limit > 0 {
-		if links, err = json.Marshal(pageLinks(r, q, out)); err != nil {
+		var first, last string
+		if len(out) > 0 {
+			first, last = resource.Str(out[0]["id"]), resource.Str(out[len(out)-1]["id"])
+		}
+		if links, err = json.Marshal(pageLinks(r, q, first, last, len(out))); err != nil {
 			return err
 		}
 	}
@@ -169,14 +174,36 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *feature.Servi
 	return nil
 }
 
-// streamList answers a list with no sort and no page from a Streamer:
-// documents are decoded, filtered, checked by policy a chunk at a time and
-// written as they come, so the list is never held decoded at once.
+// byID tells whether a list's order is its ids', forwards: what a
+// Streamer gives.
+func byID(q *resource.Query) bool {
+	if q.Reverse {
+		return false
+	}
+	return len(q.Sort) == 0 || len(q.Sort) == 1 && q.Sort[0].Attr == "id" && !q.Sort[0].Desc
+}
+
+// streamList answers a list in id order from a Streamer: documents are
+// read from the marker on, decoded, filtered and checked by policy a chunk
+// at a time and written as they come, up to the page's limit, so neither
+// the list nor what precedes the page is ever held.
 func (s *Server) streamList(w http.ResponseWriter, r *http.Request, svc *feature.Service, q *resource.Query, st feature.Streamer) error {
 	ctx := r.Context()
-	seq, err := st.ListSeq(ctx, q)
-	if err != nil {
-		return err
+	after := ""
+	if q.Marker != "" {
+		m, err := svc.Backend.Get(ctx, q.Marker)
+		if err != nil {
+			return err
+		}
+		after = resource.Str(m["id"])
+	}
+	next, stop := iter.Pull2(st.ListSeq(ctx, q, after))
+	defer stop()
+	// The first document, or the error of the first read, before the
+	// status goes out: a database that is down is a 503, not a cut answer.
+	first, ferr, more := next()
+	if ferr != nil {
+		return ferr
 	}
 	res := svc.Res
 	admin := s.seesAll(auth.FromContext(ctx))
@@ -185,6 +212,8 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, svc *feature
 	bw := bufio.NewWriterSize(w, 32<<10)
 	bw.WriteString(`{"` + res.Key() + `":[`)
 	n := 0
+	var firstID, lastID string
+	full := func() bool { return q.Limit > 0 && n >= q.Limit }
 	batch := make([]resource.Doc, 0, readChunk)
 	// cut ends an answer whose status is out: all that is left is to log.
 	cut := func(err error) error {
@@ -197,6 +226,9 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, svc *feature
 			return err
 		}
 		for _, d := range docs {
+			if full() {
+				break
+			}
 			b, err := json.Marshal(res.View(d, admin, q.Fields))
 			if err != nil {
 				return err
@@ -205,20 +237,32 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, svc *feature
 				bw.WriteByte(',')
 			}
 			bw.Write(b)
+			id := resource.Str(d["id"])
+			if n == 0 {
+				firstID = id
+			}
+			lastID = id
 			n++
 		}
 		clear(batch)
 		batch = batch[:0]
 		return nil
 	}
-	for d, err := range seq {
-		if err != nil {
-			return cut(err)
+	for d := first; more && !full(); d, ferr, more = next() {
+		if ferr != nil {
+			return cut(ferr)
 		}
 		if !res.Match(d, q) {
 			continue
 		}
-		if batch = append(batch, d); len(batch) == readChunk {
+		batch = append(batch, d)
+		// A chunk is no larger than what is left of the page, so that a
+		// page reads about a page.
+		want := readChunk
+		if q.Limit > 0 {
+			want = min(readChunk, q.Limit-n)
+		}
+		if len(batch) >= want {
 			if err := flush(); err != nil {
 				return cut(err)
 			}
@@ -227,7 +271,16 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, svc *feature
 	if err := flush(); err != nil {
 		return cut(err)
 	}
-	bw.WriteString("]}")
+	bw.WriteByte(']')
+	if q.Limit > 0 {
+		links, err := json.Marshal(pageLinks(r, q, firstID, lastID, n))
+		if err != nil {
+			return cut(err)
+		}
+		bw.WriteString(`,"` + res.Key() + `_links":`)
+		bw.Write(links)
+	}
+	bw.WriteByte('}')
 	if err := bw.Flush(); err != nil {
 		s.log.DebugContext(ctx, "list: the client went away", "path", r.URL.Path, "err", err)
 	}
@@ -236,7 +289,7 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, svc *feature
 
 // pageLinks builds Neutron's next/previous links: next unless a forward
 // read came up short, previous unless a reverse read did.
-func pageLinks(r *http.Request, q *resource.Query, page []resource.Doc) []map[string]string {
+func pageLinks(r *http.Request, q *resource.Query, first, last string, n int) []map[string]string {
 	links := []map[string]string{}
 	link := func(rel, marker string, reverse bool) {
 		v := url.Values{}
@@ -251,12 +304,10 @@ func pageLinks(r *http.Request, q *resource.Query, page []resource.Doc) []map[st
 		}
 		links = append(links, map[string]string{"rel": rel, "href": selfURL(r) + "?" + v.Encode()})
 	}
-	if len(page) == 0 {
+	if n == 0 {
 		return links
 	}
-	first, _ := page[0]["id"].(string)
-	last, _ := page[len(page)-1]["id"].(string)
-	short := len(page) < q.Limit
+	short := n < q.Limit
 	if !(short && !q.Reverse) {
 		link("next", last, false)
 	}

@@ -26,12 +26,13 @@ type Backend interface {
 	Delete(ctx context.Context, id string, ifRev int64) error
 }
 
-// Streamer is a Backend that can hand a whole list out a document at a
-// time (the api uses it for lists with no sort and no page): the records
-// are read in one transaction and decoded one by one as they are written,
-// so a long list is never held decoded all at once.
+// Streamer is a Backend that can hand out a list a document at a time,
+// in id order, starting after an id (the api uses it for lists sorted by
+// id: a whole list, or a page from a marker): records are read a batch
+// at a time and decoded as they are asked for, so a long list is never
+// held at once and a page reads about a page.
 type Streamer interface {
-	ListSeq(ctx context.Context, q *resource.Query) (iter.Seq2[resource.Doc, error], error)
+	ListSeq(ctx context.Context, q *resource.Query, after string) iter.Seq2[resource.Doc, error]
 }
 
 // SubBackend is the plugin behind a sub-collection: each call names the

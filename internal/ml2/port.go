@@ -539,31 +539,43 @@ func (p Ports) List(ctx context.Context, q *resource.Query) ([]resource.Doc, err
 	return p.list(ctx, f)
 }
 
-// ListSeq hands out the ports List would, decoding each only when it is
-// asked for.
-func (p Ports) ListSeq(ctx context.Context, q *resource.Query) (iter.Seq2[resource.Doc, error], error) {
+// ListSeq hands out the ports List would, in id order after after, read
+// listBatch at a time (a transaction each) and decoded as they are asked
+// for.
+func (p Ports) ListSeq(ctx context.Context, q *resource.Query, after string) iter.Seq2[resource.Doc, error] {
 	f := scope(ctx, "port", false)
 	f.IDs = q.Filters["id"]
 	f.Parents = q.Filters["network_id"]
-	var recs []store.Record
-	err := p.st.View(ctx, func(tx store.Tx) error {
-		var err error
-		recs, err = tx.List(ctx, f)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
+	f.Limit = listBatch
 	return func(yield func(resource.Doc, error) bool) {
-		for i := range recs {
-			d, err := record.Decode(&recs[i])
-			recs[i] = store.Record{}
-			if !yield(d, err) || err != nil {
+		f.After = after
+		for {
+			var recs []store.Record
+			err := p.st.View(ctx, func(tx store.Tx) error {
+				var err error
+				recs, err = tx.List(ctx, f)
+				return err
+			})
+			if err != nil {
+				yield(nil, err)
 				return
 			}
+			for i := range recs {
+				d, err := record.Decode(&recs[i])
+				if !yield(d, err) || err != nil {
+					return
+				}
+			}
+			if len(recs) < listBatch {
+				return
+			}
+			f.After = recs[len(recs)-1].ID
 		}
-	}, nil
+	}
 }
+
+// listBatch is how many records a streamed list reads at a time.
+const listBatch = 500
 
 // Update changes a port.
 func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev int64) (resource.Doc, error) {

@@ -116,4 +116,6 @@ CREATE TABLE agent_heartbeats (
 	at_ms    BIGINT NOT NULL
 );
 `,
+	// Lists read a page at a time in id order within a kind.
+	8: `CREATE INDEX resources_kind_id ON resources (kind, id);`,
 }

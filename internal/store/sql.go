@@ -405,6 +405,10 @@ func where(f Filter) (string, []any) {
 		}
 		b.WriteString(")")
 	}
+	if f.After != "" {
+		b.WriteString(" AND id > ?")
+		args = append(args, f.After)
+	}
 	return b.String(), args
 }
 
@@ -427,14 +431,18 @@ func storableFilter(f Filter) (Filter, bool) {
 	f.IDs, ok1 = keep(f.IDs)
 	f.Parents, ok2 = keep(f.Parents)
 	f.Projects, ok3 = keep(f.Projects)
-	return f, ok1 && ok2 && ok3 && storable(f.GrantedTo) && storable(f.ParentOwner)
+	return f, ok1 && ok2 && ok3 && storable(f.GrantedTo) && storable(f.ParentOwner) && storable(f.After)
 }
 
 // listQuery is List's statement for a filter; filters of one shape give
 // the same text, so the common shapes can be prepared.
 func listQuery(f Filter) (string, []any) {
 	w, args := where(f)
-	return `SELECT ` + recordCols + ` FROM resources` + w + ` ORDER BY id`, args
+	q := `SELECT ` + recordCols + ` FROM resources` + w + ` ORDER BY id`
+	if f.Limit > 0 {
+		q += ` LIMIT ` + strconv.Itoa(f.Limit)
+	}
+	return q, args
 }
 
 // hotListShapes are the filter shapes requests use all the time (a

@@ -46,6 +46,11 @@ type Filter struct {
 	// ParentOwner widens Projects to the records whose parent, of kind
 	// ParentKind, belongs to this project (ports on a project's network).
 	ParentOwner, ParentKind string
+	// After keeps records whose id sorts after it; Limit, when above
+	// zero, bounds how many List returns (in id order): a list read a
+	// page at a time.
+	After string
+	Limit int
 }
 
 // RBACGrant is what one RBAC policy grants: an action on an object to a
