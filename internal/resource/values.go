@@ -2,6 +2,7 @@ package resource
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 )
 
@@ -66,4 +67,15 @@ func Clone(d Doc) Doc {
 		c[k] = v
 	}
 	return c
+}
+
+// Uniq is l without repeats, in first-seen order; it is never nil.
+func Uniq(l []string) []string {
+	out := make([]string, 0, len(l))
+	for _, s := range l {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -40,7 +40,7 @@ func errPortSecurityRequired() error {
 // default group when none are given.
 func (p Ports) created(ctx context.Context, tx store.Tx, d resource.Doc) error {
 	v, given := d["security_groups"]
-	ids := uniq(resource.Strings(v))
+	ids := resource.Uniq(resource.Strings(v))
 	switch {
 	case trustedPort(d):
 		ids = nil
@@ -69,7 +69,7 @@ func (p Ports) created(ctx context.Context, tx store.Tx, d resource.Doc) error {
 // (PortSecurityPortHasSecurityGroup).
 func (p Ports) updated(ctx context.Context, tx store.Tx, patch, old, merged resource.Doc) error {
 	v, inPatch := patch["security_groups"]
-	ids := uniq(resource.Strings(v))
+	ids := resource.Uniq(resource.Strings(v))
 	if merged["port_security_enabled"] == false && !trustedPort(merged) {
 		if len(ids) > 0 {
 			return errPortSecurityRequired()
@@ -89,16 +89,6 @@ func (p Ports) updated(ctx context.Context, tx store.Tx, patch, old, merged reso
 	}
 	merged["security_groups"] = resource.List(ids)
 	return nil
-}
-
-func uniq(l []string) []string {
-	out := make([]string, 0, len(l))
-	for _, s := range l {
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // Bind makes ids a port's security groups: each must exist and belong to

@@ -513,20 +513,12 @@ func (t *sqlTx) Ensure(ctx context.Context, r *Record) error {
 	return err
 }
 
-func (t *sqlTx) Update(ctx context.Context, r *Record) error {
-	res, err := t.exec(ctx, qUpdate,
-		r.ProjectID, r.ParentID, b2i(r.Shared), string(r.Doc), r.ID, r.Kind)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
-	}
-	t.noted(r.Kind, r.ID, r.ProjectID, r.ParentID, "update")
-	return nil
-}
+func (t *sqlTx) Update(ctx context.Context, r *Record) error { return t.rewrite(ctx, r, "update") }
 
-func (t *sqlTx) Observe(ctx context.Context, r *Record) error {
+func (t *sqlTx) Observe(ctx context.Context, r *Record) error { return t.rewrite(ctx, r, "status") }
+
+// rewrite writes a record back, noted in the feed as op.
+func (t *sqlTx) rewrite(ctx context.Context, r *Record, op string) error {
 	res, err := t.exec(ctx, qUpdate,
 		r.ProjectID, r.ParentID, b2i(r.Shared), string(r.Doc), r.ID, r.Kind)
 	if err != nil {
@@ -535,7 +527,7 @@ func (t *sqlTx) Observe(ctx context.Context, r *Record) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
-	t.noted(r.Kind, r.ID, r.ProjectID, r.ParentID, "status")
+	t.noted(r.Kind, r.ID, r.ProjectID, r.ParentID, op)
 	return nil
 }
 
