@@ -223,21 +223,40 @@ func (a *Agent) report(ctx context.Context) bool {
 // until the server takes them all; it returns the heartbeat interval and
 // the cloud's deployment name, or false when ctx ended first.
 func (a *Agent) register(ctx context.Context) (time.Duration, string, bool) {
-	delay := a.cfg.Backoff
+	retry := a.backoff()
 	failing := map[string]bool{}
 	for {
 		interval, dep, ok := a.beat(ctx, failing)
 		if ok {
 			return interval, dep, true
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.wait(ctx) {
 			return 0, "", false
-		case <-time.After(delay/2 + rand.N(delay/2+1)):
 		}
-		delay = min(2*delay, a.cfg.MaxBackoff)
 	}
 }
+
+// backoff is a retry delay: jittered, doubled at each failure up to a
+// cap, back to the first after a success.
+type backoff struct{ first, max, next time.Duration }
+
+func (a *Agent) backoff() *backoff {
+	return &backoff{first: a.cfg.Backoff, max: a.cfg.MaxBackoff, next: a.cfg.Backoff}
+}
+
+// wait sleeps the next delay; false when ctx ended first.
+func (b *backoff) wait(ctx context.Context) bool {
+	d := b.next/2 + rand.N(b.next/2+1)
+	b.next = min(2*b.next, b.max)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+func (b *backoff) reset() { b.next = b.first }
 
 // heartbeats keeps the drivers' agents alive, every interval.
 func (a *Agent) heartbeats(ctx context.Context, interval time.Duration) {
@@ -302,18 +321,13 @@ func (a *Agent) follow(ctx context.Context) {
 	a.rev = -1
 	a.dmu.Unlock()
 	rev := int64(-1)
-	delay := a.cfg.Backoff
+	retry := a.backoff()
 	fail := func(what string, err error) {
 		if ctx.Err() != nil {
 			return
 		}
-		a.log.WarnContext(ctx, what, "revision", rev, "retry_in", delay.Round(time.Millisecond), "err", err)
-		d := delay/2 + rand.N(delay/2+1)
-		select {
-		case <-ctx.Done():
-		case <-time.After(d):
-		}
-		delay = min(2*delay, a.cfg.MaxBackoff)
+		a.log.WarnContext(ctx, what, "revision", rev, "retry_in", retry.next.Round(time.Millisecond), "err", err)
+		retry.wait(ctx)
 	}
 	for ctx.Err() == nil {
 		if rev < 0 {
@@ -364,7 +378,7 @@ func (a *Agent) follow(ctx context.Context) {
 				}
 			}
 		}
-		delay = a.cfg.Backoff
+		retry.reset()
 	}
 }
 

@@ -31,19 +31,20 @@ import (
 // LinuxBridge is the agent type that binds ports here.
 const LinuxBridge = "Linux bridge agent"
 
-// Config tunes the agents.
+// Config tunes the agents, in seconds, named as Neutron's [DEFAULT]
+// options in the configuration file.
 type Config struct {
 	// ReportInterval is how often agents heartbeat (Neutron's
-	// report_interval, 30 s).
-	ReportInterval time.Duration
+	// report_interval, 30).
+	ReportInterval int `toml:"agent_report_interval"`
 	// DownTime is how long without a heartbeat an agent stays alive
-	// (Neutron's agent_down_time, 75 s).
-	DownTime time.Duration
+	// (Neutron's agent_down_time, 75).
+	DownTime int `toml:"agent_down_time"`
 }
 
 // DefaultConfig is Neutron's.
 func DefaultConfig() Config {
-	return Config{ReportInterval: 30 * time.Second, DownTime: 75 * time.Second}
+	return Config{ReportInterval: 30, DownTime: 75}
 }
 
 // hostTx is a transaction of a store that keeps port bindings and
@@ -70,7 +71,9 @@ type Plugin struct {
 	core *ml2.Plugin
 	log  *slog.Logger
 	cfg  Config
-	now  func() time.Time
+	// downTime is cfg.DownTime as a duration.
+	downTime time.Duration
+	now      func() time.Time
 }
 
 // New builds the agents plugin.
@@ -83,9 +86,9 @@ func New(cfg Config, st store.Store, core *ml2.Plugin, log *slog.Logger) (*Plugi
 		cfg.DownTime = d.DownTime
 	}
 	if cfg.DownTime < cfg.ReportInterval {
-		return nil, fmt.Errorf("agents: agent_down_time %s is shorter than the report interval %s", cfg.DownTime, cfg.ReportInterval)
+		return nil, fmt.Errorf("agents: agent_down_time %d s is shorter than the report interval %d s", cfg.DownTime, cfg.ReportInterval)
 	}
-	return &Plugin{st: st, core: core, log: log, cfg: cfg, now: time.Now}, nil
+	return &Plugin{st: st, core: core, log: log, cfg: cfg, downTime: time.Duration(cfg.DownTime) * time.Second, now: time.Now}, nil
 }
 
 // timeFormat is how Neutron shows agents' times.
@@ -200,7 +203,7 @@ func (p *Plugin) withBeat(d resource.Doc, atMS int64) {
 }
 
 func (p *Plugin) alive(atMS int64) bool {
-	return atMS > 0 && p.now().Sub(time.UnixMilli(atMS)) <= p.cfg.DownTime
+	return atMS > 0 && p.now().Sub(time.UnixMilli(atMS)) <= p.downTime
 }
 
 // Update changes an agent's admin_state_up or description. Enabling it
@@ -350,7 +353,7 @@ func (p *Plugin) Heartbeat(ctx context.Context, hb agentapi.Heartbeat) (agentapi
 		if err != nil {
 			return err
 		}
-		reply = agentapi.HeartbeatReply{ID: id, AdminStateUp: up, ReportInterval: int(p.cfg.ReportInterval / time.Second), Deployment: dep}
+		reply = agentapi.HeartbeatReply{ID: id, AdminStateUp: up, ReportInterval: p.cfg.ReportInterval, Deployment: dep}
 		return nil
 	})
 	return reply, err

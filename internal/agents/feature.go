@@ -3,7 +3,6 @@ package agents
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"muon/internal/agentapi"
 	"muon/internal/fault"
@@ -12,15 +11,6 @@ import (
 	"muon/internal/resource"
 )
 
-// Options are the agents' settings in the configuration file, named as
-// Neutron's [DEFAULT] options, in seconds.
-type Options struct {
-	// ReportInterval is how often agents heartbeat (report_interval).
-	ReportInterval int `toml:"agent_report_interval"`
-	// DownTime is how long without a heartbeat an agent stays alive.
-	DownTime int `toml:"agent_down_time"`
-}
-
 func init() {
 	feature.Register(feature.Feature{
 		Name: "agents",
@@ -28,25 +18,26 @@ func init() {
 			feature.Ext("agent", "agent", "The agent management extension.", "2013-02-03T10:00:00-00:00"),
 			feature.Ext("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents", "2013-02-07T10:00:00-00:00"),
 		},
-		Policy: map[string]string{
-			"get_agent": policy.Admin, "update_agent": policy.Admin, "delete_agent": policy.Admin,
-			"get_dhcp-agents": policy.Admin, "get_dhcp-networks": policy.Admin,
-			"create_dhcp-network": policy.Admin, "delete_dhcp-network": policy.Admin,
-			"report_agent_state": policy.Admin,
-		},
-		Config: func() any {
-			d := DefaultConfig()
-			return &Options{ReportInterval: int(d.ReportInterval / time.Second), DownTime: int(d.DownTime / time.Second)}
-		},
-		Build: build,
+		Policy: policyDefaults(),
+		Config: func() any { c := DefaultConfig(); return &c },
+		Build:  build,
 	})
+}
+
+// policyDefaults: agents, their scheduling and their channel are the
+// admin's.
+func policyDefaults() policy.Rules {
+	r := policy.Rules{}
+	r.Add(policy.Admin, "get_agent", "update_agent", "delete_agent",
+		"get_dhcp-agents", "get_dhcp-networks", "create_dhcp-network", "delete_dhcp-network",
+		"report_agent_state")
+	return r
 }
 
 // build makes the agents plugin, the core's port binder, the agents'
 // heartbeat route and the l2 section of hosts' state.
 func build(ctx context.Context, env feature.Env) (feature.Parts, error) {
-	o := env.Config.(*Options)
-	p, err := New(Config{ReportInterval: time.Duration(o.ReportInterval) * time.Second, DownTime: time.Duration(o.DownTime) * time.Second}, env.Store, env.Core, env.Log)
+	p, err := New(*env.Config.(*Config), env.Store, env.Core, env.Log)
 	if err != nil {
 		return feature.Parts{}, err
 	}

@@ -100,7 +100,6 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *feature.Servi
 		return err
 	}
 	ctx := r.Context()
-	cred := auth.FromContext(ctx)
 	if st, ok := svc.Backend.(feature.Streamer); ok && byID(q) {
 		return s.streamList(w, r, svc, q, st)
 	}
@@ -132,45 +131,78 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, svc *feature.Servi
 		}
 		out, _ = resource.Page(out, q, marker)
 	}
-	var links []byte
-	if q.Limit > 0 {
-		var first, last string
-		if len(out) > 0 {
-			first, last = resource.Str(out[0]["id"]), resource.Str(out[len(out)-1]["id"])
+	lw := s.startList(w, r, svc, q)
+	for i, d := range out {
+		if err := lw.write(d); err != nil {
+			return lw.cut(err)
 		}
-		if links, err = json.Marshal(pageLinks(r, q, first, last, len(out))); err != nil {
-			return err
-		}
+		out[i] = nil // let go once written
 	}
-	// Streamed, a document at a time, each let go once written: a long
-	// list is never held twice (documents and views) nor as one body.
-	admin := s.seesAll(cred)
+	return lw.end()
+}
+
+// listWriter streams a list's answer a document at a time, so a long list
+// is never held twice (documents and views) nor as one body; it keeps the
+// page's first and last ids for the links.
+type listWriter struct {
+	s           *Server
+	r           *http.Request
+	res         *resource.Resource
+	q           *resource.Query
+	admin       bool
+	bw          *bufio.Writer
+	n           int
+	first, last string
+}
+
+// startList writes the status and the opening of a list's answer.
+func (s *Server) startList(w http.ResponseWriter, r *http.Request, svc *feature.Service, q *resource.Query) *listWriter {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 32<<10)
-	bw.WriteString(`{"` + res.Key() + `":[`)
-	for i, d := range out {
-		b, err := json.Marshal(res.View(d, admin, q.Fields))
+	lw := &listWriter{s: s, r: r, res: svc.Res, q: q, admin: s.seesAll(auth.FromContext(r.Context())), bw: bufio.NewWriterSize(w, 32<<10)}
+	lw.bw.WriteString(`{"` + svc.Res.Key() + `":[`)
+	return lw
+}
+
+func (lw *listWriter) write(d resource.Doc) error {
+	b, err := json.Marshal(lw.res.View(d, lw.admin, lw.q.Fields))
+	if err != nil {
+		return err
+	}
+	if lw.n > 0 {
+		lw.bw.WriteByte(',')
+	}
+	lw.bw.Write(b)
+	id := resource.Str(d["id"])
+	if lw.n == 0 {
+		lw.first = id
+	}
+	lw.last = id
+	lw.n++
+	return nil
+}
+
+// end closes the answer, with the page links when the list has a limit.
+func (lw *listWriter) end() error {
+	lw.bw.WriteByte(']')
+	if lw.q.Limit > 0 {
+		links, err := json.Marshal(pageLinks(lw.r, lw.q, lw.first, lw.last, lw.n))
 		if err != nil {
-			// The status is out: all that is left is to cut the answer.
-			s.log.ErrorContext(ctx, "list: encoding a document failed", "path", r.URL.Path, "err", err)
-			return nil
+			return lw.cut(err)
 		}
-		if i > 0 {
-			bw.WriteByte(',')
-		}
-		bw.Write(b)
-		out[i] = nil
+		lw.bw.WriteString(`,"` + lw.res.Key() + `_links":`)
+		lw.bw.Write(links)
 	}
-	bw.WriteByte(']')
-	if links != nil {
-		bw.WriteString(`,"` + res.Key() + `_links":`)
-		bw.Write(links)
+	lw.bw.WriteByte('}')
+	if err := lw.bw.Flush(); err != nil {
+		lw.s.log.DebugContext(lw.r.Context(), "list: the client went away", "path", lw.r.URL.Path, "err", err)
 	}
-	bw.WriteByte('}')
-	if err := bw.Flush(); err != nil {
-		s.log.DebugContext(ctx, "list: the client went away", "path", r.URL.Path, "err", err)
-	}
+	return nil
+}
+
+// cut ends an answer whose status is out: all that is left is to log.
+func (lw *listWriter) cut(err error) error {
+	lw.s.log.ErrorContext(lw.r.Context(), "list: failed while streaming", "path", lw.r.URL.Path, "err", err)
 	return nil
 }
 
@@ -205,21 +237,9 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, svc *feature
 	if ferr != nil {
 		return ferr
 	}
-	res := svc.Res
-	admin := s.seesAll(auth.FromContext(ctx))
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 32<<10)
-	bw.WriteString(`{"` + res.Key() + `":[`)
-	n := 0
-	var firstID, lastID string
-	full := func() bool { return q.Limit > 0 && n >= q.Limit }
+	lw := s.startList(w, r, svc, q)
+	full := func() bool { return q.Limit > 0 && lw.n >= q.Limit }
 	batch := make([]resource.Doc, 0, readChunk)
-	// cut ends an answer whose status is out: all that is left is to log.
-	cut := func(err error) error {
-		s.log.ErrorContext(ctx, "list: failed while streaming", "path", r.URL.Path, "err", err)
-		return nil
-	}
 	flush := func() error {
 		docs, err := s.readable(ctx, svc, batch)
 		if err != nil {
@@ -229,20 +249,9 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, svc *feature
 			if full() {
 				break
 			}
-			b, err := json.Marshal(res.View(d, admin, q.Fields))
-			if err != nil {
+			if err := lw.write(d); err != nil {
 				return err
 			}
-			if n > 0 {
-				bw.WriteByte(',')
-			}
-			bw.Write(b)
-			id := resource.Str(d["id"])
-			if n == 0 {
-				firstID = id
-			}
-			lastID = id
-			n++
 		}
 		clear(batch)
 		batch = batch[:0]
@@ -250,9 +259,9 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, svc *feature
 	}
 	for d := first; more && !full(); d, ferr, more = next() {
 		if ferr != nil {
-			return cut(ferr)
+			return lw.cut(ferr)
 		}
-		if !res.Match(d, q) {
+		if !svc.Res.Match(d, q) {
 			continue
 		}
 		batch = append(batch, d)
@@ -260,31 +269,18 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, svc *feature
 		// page reads about a page.
 		want := readChunk
 		if q.Limit > 0 {
-			want = min(readChunk, q.Limit-n)
+			want = min(readChunk, q.Limit-lw.n)
 		}
 		if len(batch) >= want {
 			if err := flush(); err != nil {
-				return cut(err)
+				return lw.cut(err)
 			}
 		}
 	}
 	if err := flush(); err != nil {
-		return cut(err)
+		return lw.cut(err)
 	}
-	bw.WriteByte(']')
-	if q.Limit > 0 {
-		links, err := json.Marshal(pageLinks(r, q, firstID, lastID, n))
-		if err != nil {
-			return cut(err)
-		}
-		bw.WriteString(`,"` + res.Key() + `_links":`)
-		bw.Write(links)
-	}
-	bw.WriteByte('}')
-	if err := bw.Flush(); err != nil {
-		s.log.DebugContext(ctx, "list: the client went away", "path", r.URL.Path, "err", err)
-	}
-	return nil
+	return lw.end()
 }
 
 // pageLinks builds Neutron's next/previous links: next unless a forward

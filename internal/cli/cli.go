@@ -216,20 +216,15 @@ func serve(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := server.DefaultConfig(defaultDataDir())
-	if *file != "" {
-		if err := server.LoadFile(*file, &cfg); err != nil {
-			return err
-		}
+	cfg, err := loadConfig(defaultDataDir(), *file, *db)
+	if err != nil {
+		return err
 	}
 	if *host != "" {
 		cfg.Host = *host
 	}
 	if *port != 0 {
 		cfg.Port = *port
-	}
-	if *db != "" {
-		cfg.Database = *db
 	}
 	return run(ctx, cfg, stdout, *verbose, func(context.Context, store.Store, *server.Servers) (func(string, string), error) {
 		return func(addr, idAddr string) {
@@ -239,6 +234,21 @@ func serve(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}, nil
 	})
+}
+
+// loadConfig is the configuration of a data directory, read over by a
+// file when one is named, its database overridden when db is set.
+func loadConfig(dir, file, db string) (server.Config, error) {
+	cfg := server.DefaultConfig(dir)
+	if file != "" {
+		if err := server.LoadFile(file, &cfg); err != nil {
+			return cfg, err
+		}
+	}
+	if db != "" {
+		cfg.Database = db
+	}
+	return cfg, nil
 }
 
 // starter runs once the servers are built and before they listen; the

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"muon/internal/identity"
@@ -26,20 +25,13 @@ func keysCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cfg := server.DefaultConfig(*dir)
-	cfg.Database = filepath.Join(*dir, "muon.db")
-	if *file != "" {
-		if err := server.LoadFile(*file, &cfg); err != nil {
-			return err
-		}
+	cfg, err := loadConfig(*dir, *file, "")
+	if err != nil {
+		return err
 	}
-	ttl := identity.DefaultTokenTTL
-	if cfg.TokenTTL != "" {
-		d, err := time.ParseDuration(cfg.TokenTTL)
-		if err != nil {
-			return fmt.Errorf("token_ttl: %w", err)
-		}
-		ttl = d
+	ttl, err := cfg.TokenLifetime()
+	if err != nil {
+		return err
 	}
 	st, err := server.OpenStore(ctx, cfg)
 	if err != nil {
@@ -67,14 +59,9 @@ func bootstrapCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := server.DefaultConfig(defaultDataDir())
-	if *file != "" {
-		if err := server.LoadFile(*file, &cfg); err != nil {
-			return err
-		}
-	}
-	if *db != "" {
-		cfg.Database = *db
+	cfg, err := loadConfig(defaultDataDir(), *file, *db)
+	if err != nil {
+		return err
 	}
 	st, err := server.OpenStore(ctx, cfg)
 	if err != nil {

@@ -113,7 +113,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	s.keys = &keyring{st: st, now: cfg.Now, keys: ks, loaded: cfg.Now()}
+	s.keys = newKeyring(st, cfg.Now, ks)
 	err = st.Update(context.Background(), func(tx store.Tx) error { return ensureSystem(context.Background(), tx) })
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)

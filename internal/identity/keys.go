@@ -138,8 +138,24 @@ type keyring struct {
 
 	mu     sync.Mutex
 	keys   []tokenKey
+	verify [][]byte // keys' bytes, for decodeToken; replaced, never changed
 	loaded time.Time
 	tried  time.Time
+}
+
+func newKeyring(st store.Store, now func() time.Time, ks []tokenKey) *keyring {
+	r := &keyring{st: st, now: now}
+	r.set(ks)
+	return r
+}
+
+// set takes a key set read from the store. r.mu is held, or r is new.
+func (r *keyring) set(ks []tokenKey) {
+	r.keys, r.loaded = ks, r.now()
+	r.verify = make([][]byte, len(ks))
+	for i, k := range ks {
+		r.verify[i] = k.Key
+	}
 }
 
 // signing is the key to sign with, the set read again when it is old.
@@ -166,11 +182,7 @@ func (r *keyring) verifying(ctx context.Context, retry bool) ([][]byte, bool) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([][]byte, len(r.keys))
-	for i, k := range r.keys {
-		out[i] = k.Key
-	}
-	return out, again
+	return r.verify, again
 }
 
 // reload reads the set; on failure the keys held stay.
@@ -185,6 +197,6 @@ func (r *keyring) reload(ctx context.Context) {
 	defer r.mu.Unlock()
 	r.tried = r.now()
 	if err == nil {
-		r.keys, r.loaded = ks, r.now()
+		r.set(ks)
 	}
 }

@@ -7,6 +7,14 @@ import (
 	"muon/internal/policy"
 )
 
+// policyDefaults: labels and their rules are the admin's alone.
+func policyDefaults() policy.Rules {
+	r := policy.Rules{}
+	r.Add(policy.Admin, "create_metering_label", "get_metering_label", "delete_metering_label",
+		"create_metering_label_rule", "get_metering_label_rule", "delete_metering_label_rule")
+	return r
+}
+
 func init() {
 	feature.Register(feature.Feature{
 		Name: "metering",
@@ -14,11 +22,7 @@ func init() {
 			feature.Ext("metering", "Neutron Metering", "Neutron Metering extension.", "2013-06-12T10:00:00-00:00"),
 			feature.Ext("metering_source_and_destination_fields", "Neutron Metering with source and destination filtering", "Neutron Metering extension that enables the use of source and destination IP prefixes to create metering label rules.", "2020-08-21T08:12:00-00:00"),
 		},
-		// Metering labels and their rules are the admin's alone.
-		Policy: map[string]string{
-			"create_metering_label": policy.Admin, "get_metering_label": policy.Admin, "delete_metering_label": policy.Admin,
-			"create_metering_label_rule": policy.Admin, "get_metering_label_rule": policy.Admin, "delete_metering_label_rule": policy.Admin,
-		},
+		Policy: policyDefaults(),
 		Build: func(ctx context.Context, env feature.Env) (feature.Parts, error) {
 			m := New(env.Store)
 			return feature.Parts{Services: []*feature.Service{

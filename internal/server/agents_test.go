@@ -19,7 +19,7 @@ import (
 
 // fastAgents makes agents report every second and die after three.
 func fastAgents(c *server.Config) {
-	o := c.Features["agents"].(*agents.Options)
+	o := c.Features["agents"].(*agents.Config)
 	o.ReportInterval, o.DownTime = 1, 3
 }
 

@@ -32,7 +32,7 @@ func TestLoadFile(t *testing.T) {
 	if got := cfg.Features["l3"].(*l3.Config).MaxRoutes; got != 7 {
 		t.Errorf("l3 max_routes %d, want 7", got)
 	}
-	if o := cfg.Features["agents"].(*agents.Options); o.DownTime != 90 || o.ReportInterval != 30 {
+	if o := cfg.Features["agents"].(*agents.Config); o.DownTime != 90 || o.ReportInterval != 30 {
 		t.Errorf("agents %+v, want down time 90 and the default report interval", o)
 	}
 	cfg = server.DefaultConfig(dir)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/http"
@@ -33,41 +34,28 @@ func DefaultHTTP() HTTPConfig {
 // Serve makes the HTTP server of a listener and the listener it accepts
 // through (capped at MaxConnections).
 func (c Config) Serve(ln net.Listener, h http.Handler) (*http.Server, net.Listener, error) {
-	d := DefaultHTTP()
-	hc := c.HTTP
-	dur := func(name, v, def string) (time.Duration, error) {
-		if v == "" {
-			v = def
+	d, hc := DefaultHTTP(), c.HTTP
+	srv := &http.Server{Handler: h}
+	for _, t := range []struct {
+		name, v, def string
+		dst          *time.Duration
+	}{
+		{"read_header_timeout", hc.ReadHeaderTimeout, d.ReadHeaderTimeout, &srv.ReadHeaderTimeout},
+		{"read_timeout", hc.ReadTimeout, d.ReadTimeout, &srv.ReadTimeout},
+		{"write_timeout", hc.WriteTimeout, d.WriteTimeout, &srv.WriteTimeout},
+		{"idle_timeout", hc.IdleTimeout, d.IdleTimeout, &srv.IdleTimeout},
+	} {
+		v := cmp.Or(t.v, t.def)
+		dur, err := time.ParseDuration(v)
+		if err != nil || dur <= 0 {
+			return nil, nil, fmt.Errorf("http %s %q: want a positive duration", t.name, v)
 		}
-		t, err := time.ParseDuration(v)
-		if err != nil || t <= 0 {
-			return 0, fmt.Errorf("http %s %q: want a positive duration", name, v)
-		}
-		return t, nil
-	}
-	var (
-		srv = &http.Server{Handler: h}
-		err error
-	)
-	if srv.ReadHeaderTimeout, err = dur("read_header_timeout", hc.ReadHeaderTimeout, d.ReadHeaderTimeout); err != nil {
-		return nil, nil, err
-	}
-	if srv.ReadTimeout, err = dur("read_timeout", hc.ReadTimeout, d.ReadTimeout); err != nil {
-		return nil, nil, err
-	}
-	if srv.WriteTimeout, err = dur("write_timeout", hc.WriteTimeout, d.WriteTimeout); err != nil {
-		return nil, nil, err
+		*t.dst = dur
 	}
 	if srv.WriteTimeout <= 60*time.Second {
 		return nil, nil, fmt.Errorf("http write_timeout %s: must outlast the agents' 60 s long polls", srv.WriteTimeout)
 	}
-	if srv.IdleTimeout, err = dur("idle_timeout", hc.IdleTimeout, d.IdleTimeout); err != nil {
-		return nil, nil, err
-	}
-	max := hc.MaxConnections
-	if max == 0 {
-		max = d.MaxConnections
-	}
+	max := cmp.Or(hc.MaxConnections, d.MaxConnections)
 	if max < 0 {
 		return nil, nil, fmt.Errorf("http max_connections %d is negative", max)
 	}

@@ -119,7 +119,12 @@ func DefaultConfig(dir string) Config {
 // LoadFile reads a TOML configuration over cfg: the server's own keys and
 // each feature's. A key none of them knows is an error.
 func LoadFile(path string, cfg *Config) error {
-	md, err := toml.DecodeFile(path, cfg)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	text := string(raw)
+	md, err := toml.Decode(text, cfg)
 	if err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
@@ -139,7 +144,7 @@ func LoadFile(path string, cfg *Config) error {
 			fc = f.Config()
 			cfg.Features[f.Name] = fc
 		}
-		fmd, err := toml.DecodeFile(path, fc)
+		fmd, err := toml.Decode(text, fc)
 		if err != nil {
 			return fmt.Errorf("config %s: %s: %w", path, f.Name, err)
 		}
@@ -384,15 +389,24 @@ func (c Config) identity(st store.Store, log *slog.Logger) (identity.Validator, 
 		})
 		return v, nil, err
 	}
-	ttl, err := parseDuration(c.TokenTTL, 0)
+	ttl, err := c.TokenLifetime()
 	if err != nil {
-		return nil, nil, fmt.Errorf("token_ttl: %w", err)
+		return nil, nil, err
 	}
 	svc, err := identity.New(identity.Config{PublicURL: c.identityURL(), NetworkURL: c.networkURL(), TokenTTL: ttl}, st, log)
 	if err != nil {
 		return nil, nil, err
 	}
 	return svc.Validator(), svc, nil
+}
+
+// TokenLifetime is token_ttl, the built-in identity's default when unset.
+func (c Config) TokenLifetime() (time.Duration, error) {
+	ttl, err := parseDuration(c.TokenTTL, identity.DefaultTokenTTL)
+	if err != nil {
+		return 0, fmt.Errorf("token_ttl: %w", err)
+	}
+	return ttl, nil
 }
 
 func parseDuration(s string, def time.Duration) (time.Duration, error) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -416,8 +417,8 @@ func where(f Filter) (string, []any) {
 // filter left naming nothing where it named something matches nothing.
 func storableFilter(f Filter) (Filter, bool) {
 	keep := func(vals []string) ([]string, bool) {
-		if len(vals) == 0 {
-			return vals, true
+		if !slices.ContainsFunc(vals, func(v string) bool { return !storable(v) }) {
+			return vals, true // the usual case: nothing to copy
 		}
 		out := make([]string, 0, len(vals))
 		for _, v := range vals {
