@@ -8,6 +8,7 @@ package agents
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"maps"
 	"net/netip"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,6 +32,10 @@ import (
 
 // LinuxBridge is the agent type that binds ports here.
 const LinuxBridge = "Linux bridge agent"
+
+// DHCP is the agent type that serves DHCP, DNS and metadata
+// (internal/dhcp schedules networks on agents of this type).
+const DHCP = "DHCP agent"
 
 // Config tunes the agents, in seconds, named as Neutron's [DEFAULT]
 // options in the configuration file.
@@ -114,7 +120,6 @@ func Resource() *resource.Resource {
 		{Name: "configurations", Type: resource.Dict, NoFilter: true, NoSort: true},
 		{Name: "description", Type: resource.String(255), Put: true, Nullable: true},
 		{Name: "availability_zone", Type: resource.String(255), Nullable: true},
-		{Name: hostedKey, Type: resource.StringList, Hidden: true},
 		{Name: "resources_synced", Type: resource.Bool, Nullable: true},
 	}}
 }
@@ -441,4 +446,52 @@ func equalJSON(a, b any) bool {
 	ja, err1 := json.Marshal(a)
 	jb, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+// Info is an agent as the features that schedule on agents read it.
+type Info struct {
+	ID, Type, Host   string
+	AdminStateUp     bool
+	Alive            bool
+	AvailabilityZone string
+}
+
+// ReadAgents reads the agents of a type with their liveness, in host
+// order; agentType "" reads all.
+func (p *Plugin) ReadAgents(ctx context.Context, tx store.Tx, agentType string) ([]Info, error) {
+	ds, err := p.read(ctx, tx, store.Filter{Kind: "agent"})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Info, 0, len(ds))
+	for _, d := range ds {
+		if agentType != "" && d["agent_type"] != agentType {
+			continue
+		}
+		out = append(out, Info{ID: resource.Str(d["id"]), Type: resource.Str(d["agent_type"]), Host: resource.Str(d["host"]),
+			AdminStateUp: d["admin_state_up"] != false, Alive: d["alive"] == true, AvailabilityZone: resource.Str(d["availability_zone"])})
+	}
+	slices.SortFunc(out, func(a, b Info) int { return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.ID, b.ID)) })
+	return out, nil
+}
+
+// ReadAgent reads one agent; false when there is none.
+func (p *Plugin) ReadAgent(ctx context.Context, tx store.Tx, id string) (Info, bool, error) {
+	ds, err := p.read(ctx, tx, store.Filter{Kind: "agent", IDs: []string{id}})
+	if err != nil || len(ds) == 0 {
+		return Info{}, false, err
+	}
+	d := ds[0]
+	return Info{ID: id, Type: resource.Str(d["agent_type"]), Host: resource.Str(d["host"]),
+		AdminStateUp: d["admin_state_up"] != false, Alive: d["alive"] == true, AvailabilityZone: resource.Str(d["availability_zone"])}, true, nil
+}
+
+// DownTime is how long an agent stays alive without a heartbeat.
+func (p *Plugin) DownTime() time.Duration { return p.downTime }
+
+func notFoundAgent(err error, id string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return agentNotFound(id)
+	}
+	return err
 }

@@ -314,6 +314,10 @@ func run(ctx context.Context, cfg server.Config, stdout io.Writer, verbose bool,
 	if len(lns) > 1 {
 		idAddr = lns[1].Addr().String()
 	}
+	rctx, stopRuns := context.WithCancel(ctx)
+	runsDone := make(chan struct{})
+	go func() { srv.Run(rctx); close(runsDone) }()
+	defer func() { stopRuns(); <-runsDone }()
 	ready(lns[0].Addr().String(), idAddr)
 	var serveErr error
 	select {

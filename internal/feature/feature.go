@@ -40,6 +40,9 @@ type Feature struct {
 	// defaults, a pointer to a struct with toml tags; the configuration
 	// file is decoded into it. Nil when the feature has none.
 	Config func() any
+	// Needs names the features whose Parts.Plugin this one uses
+	// (Env.Feature): they are built first.
+	Needs []string
 	// Build makes the feature's instances for one server.
 	Build func(ctx context.Context, env Env) (Parts, error)
 }
@@ -72,6 +75,9 @@ type Env struct {
 	// Config is the feature's configuration (what its Config returned,
 	// decoded), or nil when it has none.
 	Config any
+	// Feature is what a feature this one Needs offers (its
+	// Parts.Plugin), or nil.
+	Feature func(name string) any
 }
 
 // Parts is what a built feature serves.
@@ -81,6 +87,13 @@ type Parts struct {
 	// Sections are its parts of hosts' desired state on the agent
 	// channel.
 	Sections []Section
+	// Run, when set, is the feature's background work (a scheduler's
+	// periodic look at dead agents): the server runs it until ctx ends.
+	// Every server of a cloud runs it, so what it changes it changes in
+	// transactions that the database keeps from colliding.
+	Run func(ctx context.Context)
+	// Plugin is what the feature offers the features that need it.
+	Plugin any
 }
 
 var (
@@ -128,14 +141,40 @@ func Register(f Feature) {
 	registry[f.Name] = f
 }
 
-// All lists the registered features by name.
+// All lists the registered features in build order: by name, each after
+// the features it Needs. A need of a feature not registered, or a cycle,
+// panics.
 func All() []Feature {
 	mu.Lock()
 	defer mu.Unlock()
-	out := make([]Feature, 0, len(registry))
+	byName := make([]Feature, 0, len(registry))
 	for _, f := range registry {
+		byName = append(byName, f)
+	}
+	slices.SortFunc(byName, func(a, b Feature) int { return cmp.Compare(a.Name, b.Name) })
+	out := make([]Feature, 0, len(byName))
+	state := map[string]int{} // 1 visiting, 2 placed
+	var place func(f Feature)
+	place = func(f Feature) {
+		switch state[f.Name] {
+		case 1:
+			panic("feature: " + f.Name + " needs itself through its needs")
+		case 2:
+			return
+		}
+		state[f.Name] = 1
+		for _, n := range f.Needs {
+			dep, ok := registry[n]
+			if !ok {
+				panic("feature: " + f.Name + " needs " + n + ", which is not compiled in")
+			}
+			place(dep)
+		}
+		state[f.Name] = 2
 		out = append(out, f)
 	}
-	slices.SortFunc(out, func(a, b Feature) int { return cmp.Compare(a.Name, b.Name) })
+	for _, f := range byName {
+		place(f)
+	}
 	return out
 }

@@ -139,6 +139,8 @@ func PortResource() *resource.Resource {
 		resource.Attr{Name: "binding:profile", Type: resource.Dict, Post: true, Put: true, AdminOnly: true, Nullable: true, NoFilter: true, NoSort: true},
 		resource.Attr{Name: "binding:vif_type", Type: resource.String(0), AdminOnly: true},
 		resource.Attr{Name: "binding:vif_details", Type: resource.Dict, AdminOnly: true, NoFilter: true, NoSort: true},
+		resource.Attr{Name: provisioningBlocks, Type: resource.StringList, Hidden: true},
+		resource.Attr{Name: provisioningWired, Type: resource.Bool, Hidden: true},
 	)}
 	// Ports take tags on create (tag-ports-during-bulk-creation).
 	r.Attr("tags").Post = true

@@ -73,6 +73,20 @@ var portRes = sync.OnceValue(func() *resource.Resource { return PortResource().I
 // asked, defaults are those of the API and no quota counts a port of no
 // project.
 func (p *Plugin) CreatePortTx(ctx context.Context, tx store.Tx, d resource.Doc, project string) (resource.Doc, error) {
+	return p.createServicePort(ctx, tx, d, project, false)
+}
+
+// CreateNetworkPortTx makes one of a network's own service ports (its
+// DHCP port) for the network's project: as CreatePortTx, but no quota
+// refuses it, as Neutron's agents create theirs past the API's quota
+// check; it counts among the project's ports all the same.
+func (p *Plugin) CreateNetworkPortTx(ctx context.Context, tx store.Tx, d resource.Doc, project string) (resource.Doc, error) {
+	return p.createServicePort(ctx, tx, d, project, true)
+}
+
+type noQuotaKey struct{}
+
+func (p *Plugin) createServicePort(ctx context.Context, tx store.Tx, d resource.Doc, project string, noQuota bool) (resource.Doc, error) {
 	d = resource.Clone(d)
 	if _, ok := d["security_groups"]; !ok {
 		d["security_groups"] = []any{}
@@ -82,6 +96,9 @@ func (p *Plugin) CreatePortTx(ctx context.Context, tx store.Tx, d resource.Doc, 
 	}
 	delete(d, "project_id")
 	sys := auth.NewContext(ctx, &auth.Credentials{ProjectID: project, Roles: []string{"admin"}})
+	if noQuota {
+		sys = context.WithValue(sys, noQuotaKey{}, true)
+	}
 	if err := p.createPort(sys, tx, d); err != nil {
 		return nil, err
 	}

@@ -585,6 +585,29 @@ func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 		if err != nil {
 			return err
 		}
+		out, err = p.updatePort(ctx, tx, rec, d, patch)
+		return err
+	})
+	return out, err
+}
+
+// UpdatePortTx changes a service port (a network's DHCP port taking an
+// address on a new subnet) on behalf of the service, as an admin's update
+// would, inside the caller's transaction.
+func (p *Plugin) UpdatePortTx(ctx context.Context, tx store.Tx, id string, patch resource.Doc) (resource.Doc, error) {
+	sys := auth.NewContext(ctx, &auth.Credentials{Roles: []string{"admin"}})
+	rec, d, err := lockPort(sys, tx, id, 0)
+	if err != nil {
+		return nil, err
+	}
+	return p.updatePort(sys, tx, rec, d, patch)
+}
+
+// updatePort applies an update to a locked port.
+func (p *Plugin) updatePort(ctx context.Context, tx store.Tx, rec *store.Record, d, patch resource.Doc) (resource.Doc, error) {
+	id := rec.ID
+	var out resource.Doc
+	err := func() error {
 		patch = resource.Clone(patch)
 		netID := resource.Str(d["network_id"])
 		if v, ok := patch["mac_address"]; ok && v != d["mac_address"] {
@@ -655,6 +678,9 @@ func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 		if resource.Str(merged["binding:host_id"]) != resource.Str(d["binding:host_id"]) || merged["admin_state_up"] == false {
 			merged["status"] = "DOWN"
 		}
+		if resource.Str(merged["binding:host_id"]) != resource.Str(d["binding:host_id"]) {
+			merged[provisioningWired] = false
+		}
 		p.setDNSAssignment(merged)
 		if err := p.events.PortUpdate.run(ctx, tx, PortEvent{Port: merged, Old: d, Patch: patch}); err != nil {
 			return err
@@ -663,12 +689,14 @@ func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 		if !equalValue(map[string]any(merged), map[string]any(d)) {
 			stdattr.Touch(merged, p.now())
 		}
-		if rec.Doc, err = encode(merged); err != nil {
+		b, err := encode(merged)
+		if err != nil {
 			return err
 		}
+		rec.Doc = b
 		out = merged
 		return tx.Update(ctx, rec)
-	})
+	}()
 	return out, err
 }
 

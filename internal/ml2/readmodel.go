@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 
 	"muon/internal/record"
 	"muon/internal/resource"
@@ -28,6 +29,18 @@ type PortInfo struct {
 	// Host is binding:host_id; VNICType and VIFType the binding's.
 	Host, VNICType, VIFType string
 	FixedIPs                []FixedIP
+	// Hostname is the port's name in DNS (dns_assignment's: dns_name,
+	// else "host-" and its first address).
+	Hostname      string
+	ExtraDHCPOpts []ExtraDHCPOpt
+	// Blocks are the provisioning entities the port waits for.
+	Blocks []string
+}
+
+// ExtraDHCPOpt is one of a port's extra_dhcp_opts.
+type ExtraDHCPOpt struct {
+	Name, Value string
+	IPVersion   int
 }
 
 // FixedIP is one of a port's addresses.
@@ -57,8 +70,94 @@ func portInfo(d resource.Doc) PortInfo {
 			p.FixedIPs = append(p.FixedIPs, FixedIP{SubnetID: resource.Str(m["subnet_id"]), IP: resource.Str(m["ip_address"])})
 		}
 	}
+	if l, _ := d["dns_assignment"].([]any); len(l) > 0 {
+		if m, ok := l[0].(map[string]any); ok {
+			p.Hostname = resource.Str(m["hostname"])
+		}
+	}
+	opts, _ := d["extra_dhcp_opts"].([]any)
+	for _, x := range opts {
+		if m, ok := x.(map[string]any); ok {
+			v := int(resource.IntOf(m["ip_version"]))
+			if v == 0 {
+				v = 4
+			}
+			p.ExtraDHCPOpts = append(p.ExtraDHCPOpts, ExtraDHCPOpt{Name: resource.Str(m["opt_name"]), Value: resource.Str(m["opt_value"]), IPVersion: v})
+		}
+	}
+	p.Blocks = resource.Strings(d[provisioningBlocks])
 	return p
 }
+
+// ReadNetworkPorts reads every port of a network, in id order.
+func ReadNetworkPorts(ctx context.Context, tx store.Tx, networkID string) ([]PortInfo, error) {
+	recs, err := tx.List(ctx, store.Filter{Kind: "port", Parents: []string{networkID}})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PortInfo, 0, len(recs))
+	for i := range recs {
+		d, err := record.Decode(&recs[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, portInfo(d))
+	}
+	slices.SortFunc(out, func(a, b PortInfo) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// SubnetInfo is a subnet as features read it.
+type SubnetInfo struct {
+	ID, NetworkID, ProjectID string
+	IPVersion                int
+	CIDR, GatewayIP          string
+	EnableDHCP               bool
+	DNSNameservers           []string
+	HostRoutes               []HostRoute
+	IPv6RAMode, IPv6AddrMode string
+}
+
+// HostRoute is one of a subnet's host_routes.
+type HostRoute struct{ Destination, NextHop string }
+
+// ReadSubnets reads a network's subnets, in id order.
+func ReadSubnets(ctx context.Context, tx store.Tx, networkID string) ([]SubnetInfo, error) {
+	recs, err := tx.List(ctx, store.Filter{Kind: "subnet", Parents: []string{networkID}})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SubnetInfo, 0, len(recs))
+	for i := range recs {
+		d, err := record.Decode(&recs[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, subnetInfo(d))
+	}
+	slices.SortFunc(out, func(a, b SubnetInfo) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// SubnetOf reads a subnet event's document as features read it.
+func SubnetOf(d resource.Doc) SubnetInfo { return subnetInfo(d) }
+
+func subnetInfo(d resource.Doc) SubnetInfo {
+	s := SubnetInfo{ID: resource.Str(d["id"]), NetworkID: resource.Str(d["network_id"]), ProjectID: resource.Str(d["project_id"]),
+		IPVersion: int(resource.IntOf(d["ip_version"])), CIDR: resource.Str(d["cidr"]), GatewayIP: resource.Str(d["gateway_ip"]),
+		EnableDHCP: d["enable_dhcp"] != false, DNSNameservers: resource.Strings(d["dns_nameservers"]),
+		IPv6RAMode: resource.Str(d["ipv6_ra_mode"]), IPv6AddrMode: resource.Str(d["ipv6_address_mode"])}
+	routes, _ := d["host_routes"].([]any)
+	for _, x := range routes {
+		if m, ok := x.(map[string]any); ok {
+			s.HostRoutes = append(s.HostRoutes, HostRoute{Destination: resource.Str(m["destination"]), NextHop: resource.Str(m["nexthop"])})
+		}
+	}
+	return s
+}
+
+// PortOf reads a port event's document as features read it.
+func PortOf(d resource.Doc) PortInfo { return portInfo(d) }
 
 // ReadPorts reads ports by id; ports that do not exist are left out.
 func ReadPorts(ctx context.Context, tx store.Tx, ids []string) (map[string]PortInfo, error) {
@@ -84,9 +183,22 @@ type NetworkInfo struct {
 	ID, ProjectID    string
 	MTU              int
 	Shared, External bool
+	// DNSDomain is the network's dns_domain, else the cloud's (with a
+	// trailing dot).
+	DNSDomain string
 }
 
 // ReadNetwork reads a network; false when it does not exist.
+func (p *Plugin) ReadNetwork(ctx context.Context, tx store.Tx, id string) (NetworkInfo, bool, error) {
+	n, ok, err := ReadNetwork(ctx, tx, id)
+	if n.DNSDomain == "" {
+		n.DNSDomain = p.cfg.DNSDomain
+	}
+	return n, ok, err
+}
+
+// ReadNetwork reads a network; false when it does not exist. Its
+// DNSDomain is only its own (Plugin.ReadNetwork fills in the cloud's).
 func ReadNetwork(ctx context.Context, tx store.Tx, id string) (NetworkInfo, bool, error) {
 	rec, err := tx.Get(ctx, "network", id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -99,8 +211,12 @@ func ReadNetwork(ctx context.Context, tx store.Tx, id string) (NetworkInfo, bool
 	if err != nil {
 		return NetworkInfo{}, false, err
 	}
+	dom := resource.Str(d["dns_domain"])
+	if dom != "" && !strings.HasSuffix(dom, ".") {
+		dom += "."
+	}
 	return NetworkInfo{ID: id, ProjectID: rec.ProjectID, MTU: int(resource.IntOf(d["mtu"])),
-		Shared: resource.BoolOf(d["shared"]), External: resource.BoolOf(d["router:external"])}, true, nil
+		Shared: resource.BoolOf(d["shared"]), External: resource.BoolOf(d["router:external"]), DNSDomain: dom}, true, nil
 }
 
 // SegmentInfo is one of a network's segments.
@@ -142,11 +258,61 @@ func ReadSegments(ctx context.Context, tx store.Tx, networkID string) ([]Segment
 }
 
 // SetPortStatusTx sets a port's status as its host's agent observed it:
-// ACTIVE when wired (DOWN all the same if the port is admin down), DOWN
-// when not. It is observed state (store.Tx.Observe): the revision moves,
-// no host's desired state follows. It tells whether the status changed;
-// a port that is gone is no error.
+// ACTIVE when wired and no provisioning block is left (DOWN all the same
+// if the port is admin down), DOWN when not wired. It is observed state
+// (store.Tx.Observe): the revision moves, no host's desired state
+// follows. It tells whether the status changed; a port that is gone is no
+// error.
 func (p *Plugin) SetPortStatusTx(ctx context.Context, tx store.Tx, id string, wired bool) (bool, error) {
+	return p.observePort(ctx, tx, id, func(d resource.Doc) { d[provisioningWired] = wired })
+}
+
+// Provisioning blocks, as Neutron's: a feature that must also be ready
+// for a port before it can carry traffic (DHCP serving its lease) adds
+// its entity to the port as the port is created or readdressed; the port
+// goes ACTIVE when it is wired and every entity said it is done. They are
+// hidden attributes of the port, so they commit with it.
+const (
+	provisioningBlocks = "provisioning_blocks"
+	provisioningWired  = "provisioning_wired"
+)
+
+// AddProvisioningBlock makes a port about to be saved (a PortCreate or
+// PortUpdate event's Port) wait for entity before it goes ACTIVE. A port
+// ACTIVE already stays so (a new address is served while the old one
+// still works, as Neutron's).
+func AddProvisioningBlock(port resource.Doc, entity string) {
+	l := resource.Strings(port[provisioningBlocks])
+	if !slices.Contains(l, entity) {
+		port[provisioningBlocks] = resource.List(append(l, entity))
+	}
+}
+
+// ProvisioningCompleteTx tells that entity is done with a port: with no
+// other block left and the port wired, it goes ACTIVE. It tells whether
+// the status changed; a port that is gone or was not blocked is no error.
+func (p *Plugin) ProvisioningCompleteTx(ctx context.Context, tx store.Tx, id, entity string) (bool, error) {
+	return p.observePort(ctx, tx, id, func(d resource.Doc) {
+		l := resource.Strings(d[provisioningBlocks])
+		if i := slices.Index(l, entity); i >= 0 {
+			l = slices.Delete(l, i, i+1)
+		}
+		if len(l) == 0 {
+			delete(d, provisioningBlocks)
+		} else {
+			d[provisioningBlocks] = resource.List(l)
+		}
+	})
+}
+
+// ProvisioningBlocked tells whether a port waits for entity.
+func ProvisioningBlocked(port PortInfo, entity string) bool {
+	return slices.Contains(port.Blocks, entity)
+}
+
+// observePort changes a port's observed state with fn and sets its status
+// from it.
+func (p *Plugin) observePort(ctx context.Context, tx store.Tx, id string, fn func(resource.Doc)) (bool, error) {
 	rec, err := tx.Lock(ctx, "port", id)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -158,14 +324,27 @@ func (p *Plugin) SetPortStatusTx(ctx context.Context, tx store.Tx, id string, wi
 	if err != nil {
 		return false, err
 	}
-	status := "DOWN"
-	if wired && d["admin_state_up"] != false {
+	before, _ := encode(d)
+	fn(d)
+	status := resource.Str(d["status"]) // wired, up and blocked: as it was
+	switch {
+	case d[provisioningWired] != true || d["admin_state_up"] == false:
+		status = "DOWN"
+	case len(resource.Strings(d[provisioningBlocks])) == 0:
 		status = "ACTIVE"
 	}
-	if resource.Str(d["status"]) == status {
-		return false, nil
-	}
+	changed := resource.Str(d["status"]) != status
 	d["status"] = status
+	if rec.Doc, err = encode(d); err != nil {
+		return false, err
+	}
+	if !changed {
+		if string(before) == string(rec.Doc) {
+			return false, nil
+		}
+		// Only what is hidden moved: no revision for it.
+		return false, tx.Observe(ctx, rec)
+	}
 	stdattr.Touch(d, p.now())
 	if rec.Doc, err = encode(d); err != nil {
 		return false, err
@@ -189,7 +368,7 @@ func (p *Plugin) SetPortBindingTx(ctx context.Context, tx store.Tx, id, vifType 
 		return err
 	}
 	d["binding:vif_type"], d["binding:vif_details"] = vifType, details
-	d["status"] = "DOWN"
+	d["status"], d[provisioningWired] = "DOWN", false
 	stdattr.Touch(d, p.now())
 	if rec.Doc, err = encode(d); err != nil {
 		return err

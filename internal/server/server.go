@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -311,9 +312,17 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 	var (
 		routes   []feature.Route
 		sections []feature.Section
+		runs     []func(context.Context)
+		plugins  = map[string]any{}
 	)
 	for _, f := range features {
-		env := feature.Env{Store: st, Log: log.With("feature", f.Name), Core: p, Quotas: quotas}
+		env := feature.Env{Store: st, Log: log.With("feature", f.Name), Core: p, Quotas: quotas,
+			Feature: func(name string) any {
+				if !slices.Contains(f.Needs, name) {
+					panic("feature: " + f.Name + " asks for " + name + " without needing it")
+				}
+				return plugins[name]
+			}}
 		if f.Config != nil {
 			env.Config = cfg.Features[f.Name]
 			if env.Config == nil {
@@ -327,6 +336,10 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 		services = append(services, parts.Services...)
 		routes = append(routes, parts.Routes...)
 		sections = append(sections, parts.Sections...)
+		plugins[f.Name] = parts.Plugin
+		if parts.Run != nil {
+			runs = append(runs, parts.Run)
+		}
 	}
 	cst, ok := st.(channel.Store)
 	if !ok {
@@ -337,7 +350,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 		return nil, err
 	}
 	routes = append(routes, ch.Routes()...)
-	out := &Servers{}
+	out := &Servers{runs: runs}
 	var authn func(http.Handler) http.Handler
 	switch cfg.Auth {
 	case "noauth":
@@ -372,6 +385,16 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Servers, error) {
 type Servers struct {
 	API      http.Handler
 	Identity *identity.Service // nil with noauth or an external Keystone
+	runs     []func(context.Context)
+}
+
+// Run does the features' background work until ctx ends.
+func (s *Servers) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, r := range s.runs {
+		wg.Go(func() { r(ctx) })
+	}
+	wg.Wait()
 }
 
 // identity builds the token validator: an external Keystone's when

@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "muon/internal/agents"
+	_ "muon/internal/dhcp"
 	_ "muon/internal/l3"
 	_ "muon/internal/metering"
 	_ "muon/internal/secgroup"

@@ -59,7 +59,12 @@ func Start(t testing.TB, kind string, edit func(*server.Config)) *Env {
 	cfg.Auth = "noauth"
 	st, h := build(t, kind, &cfg, edit)
 	srv := httptest.NewServer(h.API)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.Run(ctx); close(done) }()
 	t.Cleanup(func() {
+		cancel()
+		<-done
 		srv.Close()
 		st.Close()
 	})
