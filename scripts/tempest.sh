@@ -29,19 +29,39 @@ fi
 work=$(mktemp -d /tmp/muon-tempest.XXXXXX)
 pid=
 wsname=
+ns=
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	[ -n "$wsname" ] && /usr/bin/tempest workspace remove --name "$wsname" >/dev/null 2>&1
+	if [ -n "$ns" ]; then
+		# The agent's namespaces (their names; each went with the agent's
+		# mount namespace) and the suite's own.
+		for f in /run/netns/"$ns"-*; do [ -e "$f" ] && { ip netns del "$(basename "$f")" 2>/dev/null || rm -f "$f"; }; done
+		ip netns del "$ns" 2>/dev/null
+	fi
 	[ "${MUON_TEMPEST_KEEP:-}" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT
+
+# As root, the server, its agent (L2 and DHCP: the DHCP agent scheduler
+# tests need a live DHCP agent) and tempest all run in a network
+# namespace of this script's, on its loopback: the agent's bridges and
+# namespaces never touch the host's. Without root, the agent is off.
+in_ns=()
+agent=(--agent=false)
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
+	ns="mutempest$$"
+	ip netns add "$ns" && ip -n "$ns" link set lo up || exit 1
+	in_ns=(ip netns exec "$ns")
+	agent=(--agent=true --tunnel-ip 127.0.0.1 --netns-prefix "$ns-")
+fi
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 idport=$(free_port)
 password=tempest-admin
 go build -o "$work/muon" ./cmd/muon || exit 1
-"$work/muon" up --agent=false --data-dir "$work/data" --port "$port" --identity-port "$idport" \
+"${in_ns[@]}" "$work/muon" up "${agent[@]}" --data-dir "$work/data" --port "$port" --identity-port "$idport" \
 	--admin-password "$password" >"$work/muon.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do grep -q "muon is up" "$work/muon.log" && break; sleep 0.1; done
@@ -49,7 +69,7 @@ grep -q "muon is up" "$work/muon.log" || { cat "$work/muon.log" >&2; exit 1; }
 
 # What the server reports: its extensions, and an external network
 # "public" for the floating IP and router tests.
-eval "$(IDENTITY=http://127.0.0.1:$idport/v3 PASSWORD=$password /usr/bin/python3 "$top/scripts/tempest/setup.py")" ||
+eval "$(IDENTITY=http://127.0.0.1:$idport/v3 PASSWORD=$password "${in_ns[@]}" /usr/bin/python3 "$top/scripts/tempest/setup.py")" ||
 	{ echo "tempest.sh: discovery failed" >&2; exit 1; }
 has() { [[ ",$EXTENSIONS," == *",$1,"* ]]; }
 tf() { has "$1" && echo true || echo false; }
@@ -129,7 +149,7 @@ CONF
 log="$work/tempest.log"
 start=$(date +%s.%N)
 (cd "$work/ws" && PYTHONPATH="$top/scripts/tempest" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-	/usr/bin/tempest run --regex "$regex" --concurrency "$concurrency" >"$log" 2>&1)
+	"${in_ns[@]}" /usr/bin/tempest run --regex "$regex" --concurrency "$concurrency" >"$log" 2>&1)
 end=$(date +%s.%N)
 count() { grep -E "^ - $1: " "$log" | tail -1 | awk '{print $NF}'; }
 passed=$(count Passed)

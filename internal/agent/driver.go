@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"muon/internal/agentapi"
 	"muon/internal/kernel"
@@ -19,6 +20,25 @@ type Settings struct {
 	InterfaceMappings map[string]string
 	ARPResponder      bool
 	AvailabilityZone  string
+	// NamespacePrefix goes before the names of the namespaces the agent
+	// makes (Neutron's "qdhcp-<network>"): for several agents on one
+	// machine, as in a lab. Empty in production.
+	NamespacePrefix string
+	DHCP            DHCPSettings
+}
+
+// DHCPSettings are the DHCP service's, named after Neutron's options.
+type DHCPSettings struct {
+	// LeaseTime is dhcp_lease_duration (0: 24 h).
+	LeaseTime time.Duration
+	// DNSServers are the upstream resolvers names outside the
+	// networks' domains go to (dnsmasq_dns_servers), "ip" or "ip:port".
+	DNSServers []string
+	// MetadataURL is Nova's metadata API (nova_metadata_host and
+	// _port): empty, the agent answers metadata from what it knows.
+	MetadataURL string
+	// MetadataSecret is metadata_proxy_shared_secret.
+	MetadataSecret string
 }
 
 // Driver builds one section of the host's desired state in the kernel

@@ -488,10 +488,3 @@ func (p *Plugin) ReadAgent(ctx context.Context, tx store.Tx, id string) (Info, b
 
 // DownTime is how long an agent stays alive without a heartbeat.
 func (p *Plugin) DownTime() time.Duration { return p.downTime }
-
-func notFoundAgent(err error, id string) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return agentNotFound(id)
-	}
-	return err
-}

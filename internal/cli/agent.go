@@ -11,7 +11,12 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2/openstack"
@@ -81,9 +86,26 @@ func agentCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	report := fs.Int("report-interval", 0, "seconds between heartbeats (0: the server's)")
 	token := fs.String("token", os.Getenv("OS_TOKEN"), "a Keystone token (default $OS_TOKEN; without one, OS_* password auth or noauth)")
 	arp := fs.Bool("arp-responder", false, "answer ARP from l2population's neighbour entries on the VXLAN devices (proxy) instead of flooding it to the remotes")
+	nsPrefix := fs.String("netns-prefix", "", "put this before the names of the namespaces the agent makes (qdhcp-NETWORK), for several agents on one machine")
+	lease := fs.Duration("dhcp-lease", 0, "DHCP lease time (dhcp_lease_duration; default 24h)")
+	dnsServers := fs.String("dns-servers", "", "upstream DNS resolvers for names outside the networks' domains: IP[:PORT],... (dnsmasq_dns_servers)")
+	metaURL := fs.String("metadata-url", "", "Nova's metadata API, e.g. http://NOVA:8775 (default: answer metadata from the ports' facts)")
+	metaSecret := fs.String("metadata-secret", os.Getenv("MUON_METADATA_SECRET"), "metadata_proxy_shared_secret (default $MUON_METADATA_SECRET)")
 	verbose := fs.Bool("v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var upstreams []string
+	for _, u := range strings.Split(*dnsServers, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		if _, err := netip.ParseAddr(u); err != nil {
+			if _, err := netip.ParseAddrPort(u); err != nil {
+				return fmt.Errorf("--dns-servers: %q is not IP or IP:PORT", u)
+			}
+		}
+		upstreams = append(upstreams, u)
 	}
 	m, err := mappings(*ifmaps)
 	if err != nil {
@@ -109,7 +131,8 @@ func agentCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer release()
 	fmt.Fprintf(stdout, "muon agent: host %s, server %s (%s)\n", *host, *server, how)
-	a := agent.New(agent.Config{Settings: agent.Settings{Host: *host, TunnelIP: *tunnel, InterfaceMappings: m, ARPResponder: *arp},
+	a := agent.New(agent.Config{Settings: agent.Settings{Host: *host, TunnelIP: *tunnel, InterfaceMappings: m, ARPResponder: *arp,
+		NamespacePrefix: *nsPrefix, DHCP: agent.DHCPSettings{LeaseTime: *lease, DNSServers: upstreams, MetadataURL: *metaURL, MetadataSecret: *metaSecret}},
 		ReportInterval: time.Duration(*report) * time.Second}, c, k, log.With("agent", *host))
 	return a.Run(ctx)
 }
@@ -127,7 +150,7 @@ func tunnelIP() string {
 
 // startAgent runs the host's agent inside `muon up`, when this process
 // may touch the kernel.
-func startAgent(ctx context.Context, apiAddr string, auth func(context.Context, bool) (string, error), tunnel string, log *slog.Logger) {
+func startAgent(ctx context.Context, apiAddr string, auth func(context.Context, bool) (string, error), tunnel, nsPrefix string, log *slog.Logger) {
 	if os.Geteuid() != 0 {
 		log.Warn("not root: the data plane is off (no agent; ports stay DOWN). Run as root, or run `muon agent` as root.")
 		return
@@ -142,7 +165,7 @@ func startAgent(ctx context.Context, apiAddr string, auth func(context.Context, 
 	}
 	c := agent.NewClient("http://"+apiAddr, "")
 	c.Auth = auth
-	a := agent.New(agent.Config{Settings: agent.Settings{Host: hostname(), TunnelIP: tunnel}}, c, k, log.With("agent", hostname()))
+	a := agent.New(agent.Config{Settings: agent.Settings{Host: hostname(), TunnelIP: tunnel, NamespacePrefix: nsPrefix}}, c, k, log.With("agent", hostname()))
 	go func() {
 		defer release()
 		a.Run(ctx)
@@ -171,6 +194,7 @@ func portCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	token := fs.String("token", os.Getenv("OS_TOKEN"), "a Keystone token (default $OS_TOKEN)")
 	nsName := fs.String("netns", "", "the instance's network namespace")
 	host := fs.String("host", hostname(), "this host's name, set as the port's binding:host_id")
+	useDHCP := fs.Bool("dhcp", false, "plug: run a DHCP client (busybox udhcpc) in the instance, as an instance would, instead of setting its address by hand")
 	// The port id may come before or after the flags.
 	rest := args[1:]
 	var id string
@@ -199,6 +223,9 @@ func portCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return map[string]any{"port": map[string]any{"binding:host_id": host}}
 	}
 	if verb == "unplug" {
+		if *nsName != "" {
+			stopDHCPClient(*nsName)
+		}
 		if err := kernel.UnplugInstance(*nsName, tap); err != nil {
 			return err
 		}
@@ -251,12 +278,123 @@ func portCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, g := range gws {
 		in.Gateways = append(in.Gateways, g)
 	}
+	v4 := slices.ContainsFunc(in.Addrs, func(a string) bool { return !strings.Contains(a, ":") })
+	if *useDHCP {
+		// The instance asks; the address, routes and MTU are the lease's.
+		in.Addrs, in.Gateways = nil, nil
+	}
 	if err := kernel.PlugInstance(in); err != nil {
 		return err
 	}
 	if err := c.Do(ctx, http.MethodPut, "/v2.0/ports/"+id, body(*host), nil); err != nil {
 		return fmt.Errorf("bind port %s to %s: %w", id, *host, err)
 	}
+	if *useDHCP {
+		lease := "IPv6 by router advertisements and DHCPv6"
+		if v4 {
+			if lease, err = startDHCPClient(ctx, *nsName); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(stdout, "plugged %s: %s in %s (eth0 %s, by DHCP: %s), bound to %s\n", id, tap, *nsName, p.Port.MAC, lease, *host)
+		return nil
+	}
 	fmt.Fprintf(stdout, "plugged %s: %s in %s (eth0 %s %s), bound to %s\n", id, tap, *nsName, p.Port.MAC, strings.Join(in.Addrs, " "), *host)
 	return nil
+}
+
+// udhcpcScript is the DHCP client's script in an instance namespace: the
+// lease's address, MTU, routes (option 121, else the router) on eth0, and
+// its DNS servers in the namespace's resolv.conf (/etc/netns/NS, which
+// ip netns exec shows as /etc/resolv.conf): never the host's.
+const udhcpcScript = `#!/bin/sh
+dev="$interface"
+case "$1" in
+deconfig)
+	ip -4 addr flush dev "$dev"
+	ip link set "$dev" up
+	;;
+bound|renew)
+	[ -n "$mtu" ] && ip link set "$dev" mtu "$mtu"
+	if ! ip -4 -o addr show dev "$dev" | grep -q " $ip/$mask "; then
+		ip -4 addr flush dev "$dev"
+		ip addr add "$ip/$mask" broadcast + dev "$dev"
+	fi
+	if [ -n "$staticroutes" ]; then
+		set -- $staticroutes
+		while [ $# -ge 2 ]; do
+			if [ "$2" = 0.0.0.0 ]; then ip route replace "$1" dev "$dev"; else ip route replace "$1" via "$2" dev "$dev"; fi
+			shift 2
+		done
+	elif [ -n "$router" ]; then
+		for r in $router; do ip route replace default via "$r" dev "$dev"; break; done
+	fi
+	if [ -n "$MUON_NETNS" ]; then
+		mkdir -p "/etc/netns/$MUON_NETNS"
+		{
+			[ -n "$domain" ] && echo "search $domain"
+			for d in $dns; do echo "nameserver $d"; done
+		} >"/etc/netns/$MUON_NETNS/resolv.conf"
+	fi
+	echo "$ip/$mask" >"$MUON_LEASE"
+	;;
+esac
+`
+
+// dhcpClientDir keeps the DHCP clients' scripts, pid files and leases.
+const dhcpClientDir = "/run/muon/dhcp-clients"
+
+// startDHCPClient runs udhcpc in the instance's namespace until it has a
+// lease (then it stays, renewing, in the background) and tells the lease.
+func startDHCPClient(ctx context.Context, ns string) (string, error) {
+	if !plainName(ns) {
+		return "", fmt.Errorf("--netns %q: want a plain namespace name", ns)
+	}
+	bin, err := exec.LookPath("udhcpc")
+	if err != nil {
+		return "", errors.New("--dhcp needs udhcpc (Debian package udhcpc)")
+	}
+	if err := os.MkdirAll(dhcpClientDir, 0o700); err != nil {
+		return "", err
+	}
+	script := filepath.Join(dhcpClientDir, "udhcpc.script")
+	if err := os.WriteFile(script, []byte(udhcpcScript), 0o700); err != nil {
+		return "", err
+	}
+	stopDHCPClient(ns)
+	leaseFile := filepath.Join(dhcpClientDir, ns+".lease")
+	os.Remove(leaseFile)
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, bin, "-i", "eth0", "-s", script,
+		"-p", filepath.Join(dhcpClientDir, ns+".pid"), "-t", "20", "-T", "1", "-n", "-O", "staticroutes", "-O", "mtu")
+	cmd.Env = append(os.Environ(), "MUON_NETNS="+ns, "MUON_LEASE="+leaseFile)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("udhcpc in %s: %v\n%s", ns, err, out)
+	}
+	b, err := os.ReadFile(leaseFile)
+	if err != nil {
+		return "", fmt.Errorf("udhcpc in %s: no lease", ns)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// stopDHCPClient ends the instance's DHCP client, if any.
+func stopDHCPClient(ns string) {
+	if !plainName(ns) {
+		return
+	}
+	pidFile := filepath.Join(dhcpClientDir, ns+".pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+		syscall.Kill(pid, syscall.SIGTERM)
+	}
+	os.Remove(pidFile)
+	os.RemoveAll(filepath.Join("/etc/netns", ns))
+}
+
+// plainName is a namespace name that is one path element.
+func plainName(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\x00")
 }

@@ -106,6 +106,7 @@ func up(ctx context.Context, args []string, stdout io.Writer) error {
 	verbose := fs.Bool("v", false, "log every request")
 	withAgent := fs.Bool("agent", true, "run this host's L2 agent too (needs root; else the data plane is off)")
 	tunnel := fs.String("tunnel-ip", "", "the agent's VXLAN tunnel address (default: the address of the default route)")
+	nsPrefix := fs.String("netns-prefix", "", "put this before the names of the namespaces the agent makes (qdhcp-NETWORK)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -119,7 +120,7 @@ func up(ctx context.Context, args []string, stdout io.Writer) error {
 		if srv.Identity == nil {
 			return func(addr, _ string) {
 				if *withAgent {
-					startAgent(ctx, addr, nil, *tunnel, agentLog)
+					startAgent(ctx, addr, nil, *tunnel, *nsPrefix, agentLog)
 				}
 				fmt.Fprintf(stdout, `muon is up: Networking API v2.0 at http://%[1]s/v2.0 (state in %[2]s, auth noauth)
 
@@ -145,7 +146,7 @@ Or drive the API directly (X-Project-Id names the project, X-Roles: admin makes 
 					startAgent(ctx, addr, agent.PasswordAuth(gophercloud.AuthOptions{
 						IdentityEndpoint: "http://" + idAddr + "/v3", Username: "admin", Password: strings.TrimSpace(string(pw)),
 						DomainName: "Default", Scope: &gophercloud.AuthScope{ProjectName: "admin", DomainName: "Default"},
-					}), *tunnel, agentLog)
+					}), *tunnel, *nsPrefix, agentLog)
 				}
 			}
 			fmt.Fprintf(stdout, `muon is up: Networking API v2.0 at http://%[1]s/v2.0, identity (Keystone v3) at http://%[2]s/v3

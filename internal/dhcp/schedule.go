@@ -161,7 +161,7 @@ func (p *Plugin) scheduleTx(ctx context.Context, tx store.Tx, networkID string) 
 		}
 	}
 	for _, h := range hs {
-		if err := p.ensurePortTx(ctx, tx, h, served); err != nil {
+		if err := p.ensurePortTx(ctx, tx, h, subs); err != nil {
 			return 0, err
 		}
 	}
@@ -195,7 +195,12 @@ func (p *Plugin) pick(ctx context.Context, tx store.Tx, all []agents.Info, hs []
 
 // ensurePortTx makes a hosting's DHCP port, or gives it an address on
 // the served subnets it lacks one on.
-func (p *Plugin) ensurePortTx(ctx context.Context, tx store.Tx, h hosting, served []ml2.SubnetInfo) error {
+func (p *Plugin) ensurePortTx(ctx context.Context, tx store.Tx, h hosting, subs []ml2.SubnetInfo) error {
+	served := servedSubnets(subs)
+	auto := map[string]bool{}
+	for _, s := range subs {
+		auto[s.ID] = autoAddressed(s)
+	}
 	var want []any
 	if h.PortID != "" {
 		ports, err := ml2.ReadPorts(ctx, tx, []string{h.PortID})
@@ -206,7 +211,12 @@ func (p *Plugin) ensurePortTx(ctx context.Context, tx store.Tx, h hosting, serve
 			have := map[string]bool{}
 			for _, f := range pt.FixedIPs {
 				have[f.SubnetID] = true
-				want = append(want, map[string]any{"subnet_id": f.SubnetID, "ip_address": f.IP})
+				if auto[f.SubnetID] {
+					// Its address is the subnet's to derive again.
+					want = append(want, map[string]any{"subnet_id": f.SubnetID})
+				} else {
+					want = append(want, map[string]any{"subnet_id": f.SubnetID, "ip_address": f.IP})
+				}
 			}
 			missing := false
 			for _, s := range served {
@@ -560,8 +570,8 @@ func (p *Plugin) AddNetwork(ctx context.Context, agentID, networkID string) erro
 		if err != nil {
 			return err
 		}
-		if served := servedSubnets(subs); len(served) > 0 {
-			return p.ensurePortTx(ctx, tx, h, served)
+		if len(servedSubnets(subs)) > 0 {
+			return p.ensurePortTx(ctx, tx, h, subs)
 		}
 		return nil
 	})

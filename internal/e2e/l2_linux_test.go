@@ -87,6 +87,15 @@ func newLab(t testing.TB, tools ...string) *lab {
 	if out, err := exec.Command("go", "build", "-o", l.bin, "muon/cmd/muon").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	// Last: the names agents made for their namespaces (gone with the
+	// agents' mount namespaces, the names stay).
+	t.Cleanup(func() {
+		left, _ := filepath.Glob("/run/netns/" + l.prefix + "-*")
+		for _, f := range left {
+			l.run("ip", "netns", "del", filepath.Base(f))
+			os.Remove(f)
+		}
+	})
 	t.Cleanup(l.stopAll)
 	l.ul = l.addNS("ul")
 	l.must("ip", "-n", l.ul, "link", "add", "br0", "type", "bridge")
@@ -201,9 +210,11 @@ vni_ranges = "1001:1100"
 	})
 }
 
-func (l *lab) startAgent(i int) {
-	l.start(fmt.Sprintf("agent%d", i), l.ns(fmt.Sprintf("h%d", i)), "agent", "--server", l.url, "--host", fmt.Sprintf("host%d", i),
-		"--tunnel-ip", fmt.Sprintf("192.168.100.%d", i), "--report-interval", "1", "-v")
+// startAgent runs host i's agent; its namespaces' names start with the
+// host's (several agents share this machine's /run/netns).
+func (l *lab) startAgent(i int, extra ...string) {
+	l.start(fmt.Sprintf("agent%d", i), l.ns(fmt.Sprintf("h%d", i)), append([]string{"agent", "--server", l.url, "--host", fmt.Sprintf("host%d", i),
+		"--tunnel-ip", fmt.Sprintf("192.168.100.%d", i), "--report-interval", "1", "--netns-prefix", l.ns(fmt.Sprintf("h%d", i)) + "-", "-v"}, extra...)...)
 }
 
 func (l *lab) api(method, path string, body any) (map[string]any, error) {

@@ -79,14 +79,19 @@ func (p *Plugin) CreatePortTx(ctx context.Context, tx store.Tx, d resource.Doc, 
 // CreateNetworkPortTx makes one of a network's own service ports (its
 // DHCP port) for the network's project: as CreatePortTx, but no quota
 // refuses it, as Neutron's agents create theirs past the API's quota
-// check; it counts among the project's ports all the same.
+// check (it counts among the project's ports all the same), and its
+// addresses are the lowest free of the pools (where operators look for
+// the DHCP server, out of the way of addresses picked by hand higher up).
 func (p *Plugin) CreateNetworkPortTx(ctx context.Context, tx store.Tx, d resource.Doc, project string) (resource.Doc, error) {
 	return p.createServicePort(ctx, tx, d, project, true)
 }
 
-type noQuotaKey struct{}
+type (
+	noQuotaKey struct{}
+	lowestKey  struct{}
+)
 
-func (p *Plugin) createServicePort(ctx context.Context, tx store.Tx, d resource.Doc, project string, noQuota bool) (resource.Doc, error) {
+func (p *Plugin) createServicePort(ctx context.Context, tx store.Tx, d resource.Doc, project string, network bool) (resource.Doc, error) {
 	d = resource.Clone(d)
 	if _, ok := d["security_groups"]; !ok {
 		d["security_groups"] = []any{}
@@ -96,8 +101,8 @@ func (p *Plugin) createServicePort(ctx context.Context, tx store.Tx, d resource.
 	}
 	delete(d, "project_id")
 	sys := auth.NewContext(ctx, &auth.Credentials{ProjectID: project, Roles: []string{"admin"}})
-	if noQuota {
-		sys = context.WithValue(sys, noQuotaKey{}, true)
+	if network {
+		sys = context.WithValue(context.WithValue(sys, noQuotaKey{}, true), lowestKey{}, true)
 	}
 	if err := p.createPort(sys, tx, d); err != nil {
 		return nil, err

@@ -361,7 +361,11 @@ func (p *Plugin) pickIP(ctx context.Context, tx store.Tx, s *subnet, portID stri
 		return netip.Addr{}, false, err
 	}
 	total := ipam.PoolSize(s.Pools)
-	for range randomProbes {
+	probes := randomProbes
+	if ctx.Value(lowestKey{}) != nil {
+		probes = 0 // the lowest free, below
+	}
+	for range probes {
 		ip, err := randomInPools(s.Pools, total)
 		if err != nil {
 			return netip.Addr{}, false, err
@@ -591,12 +595,12 @@ func (p Ports) Update(ctx context.Context, id string, patch resource.Doc, ifRev 
 	return out, err
 }
 
-// UpdatePortTx changes a service port (a network's DHCP port taking an
-// address on a new subnet) on behalf of the service, as an admin's update
-// would, inside the caller's transaction.
+// UpdatePortTx changes a network's service port (its DHCP port taking an
+// address on a new subnet, the lowest free) on behalf of the service, as
+// an admin's update would, inside the caller's transaction.
 func (p *Plugin) UpdatePortTx(ctx context.Context, tx store.Tx, id string, patch resource.Doc) (resource.Doc, error) {
-	sys := auth.NewContext(ctx, &auth.Credentials{Roles: []string{"admin"}})
-	rec, d, err := lockPort(sys, tx, id, 0)
+	sys := context.WithValue(auth.NewContext(ctx, &auth.Credentials{Roles: []string{"admin"}}), lowestKey{}, true)
+	rec, d, err := lockPort(sys, tx, id, -1)
 	if err != nil {
 		return nil, err
 	}

@@ -86,6 +86,9 @@ func TestDHCPScheduling(t *testing.T) {
 			!strings.HasPrefix(dp[0].DeviceID, "dhcp") || !strings.HasSuffix(dp[0].DeviceID, "-"+n.ID) {
 			t.Fatalf("DHCP ports after a subnet: %+v", dp)
 		}
+		if dp[0].FixedIPs[0].IPAddress != "10.9.0.2" {
+			t.Errorf("the DHCP port has %s, want the pool's lowest, 10.9.0.2", dp[0].FixedIPs[0].IPAddress)
+		}
 		if _, out := e.Do(t, "GET", "/v2.0/networks/"+n.ID+"/dhcp-agents", "admin", true, ""); !strings.Contains(out, agentID) {
 			t.Errorf("the network's DHCP agents: %s", out)
 		}
@@ -100,6 +103,16 @@ func TestDHCPScheduling(t *testing.T) {
 		if dp3 := dhcpPorts(t, e, n.ID); len(dp3[0].FixedIPs) != 2 {
 			t.Errorf("a subnet without DHCP gave the DHCP port an address: %+v", dp3[0].FixedIPs)
 		}
+		// A SLAAC subnet: the port takes its address by itself, and keeps
+		// it when it takes another.
+		mkSubnet(t, e.Admin(), body{"network_id": n.ID, "ip_version": 6, "cidr": "2001:db8:8::/64",
+			"ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"})
+		// A third (the port was changed before: any revision will do).
+		mkSubnet(t, e.Admin(), body{"network_id": n.ID, "ip_version": 6, "cidr": "2001:db8:9::/64",
+			"ipv6_ra_mode": "dhcpv6-stateful", "ipv6_address_mode": "dhcpv6-stateful"})
+		if dp4 := dhcpPorts(t, e, n.ID); len(dp4[0].FixedIPs) != 4 {
+			t.Errorf("a DHCPv6 subnet gave the DHCP port no address: %+v", dp4[0].FixedIPs)
+		}
 
 		// Ports on the served subnet (one without DHCP is the network's
 		// too, and a port may take its address there).
@@ -109,7 +122,7 @@ func TestDHCPScheduling(t *testing.T) {
 		vm := onS1()
 		sec := dhcpSection(t, e, "net-1")
 		if len(sec.Networks) != 1 || sec.Networks[0].ID != n.ID || sec.Networks[0].Port.ID != dp[0].ID ||
-			sec.Networks[0].Port.Device != agentapi.TapName(dp[0].ID) || len(sec.Networks[0].Subnets) != 3 ||
+			sec.Networks[0].Port.Device != agentapi.TapName(dp[0].ID) || len(sec.Networks[0].Subnets) != 5 ||
 			sec.Networks[0].DNSDomain != "openstacklocal." {
 			t.Fatalf("dhcp section networks: %+v", sec.Networks)
 		}

@@ -3,5 +3,6 @@
 package all
 
 import (
+	_ "muon/internal/agent/dhcp"
 	_ "muon/internal/agent/l2"
 )

@@ -2,7 +2,11 @@ package netns
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+
+	"golang.org/x/sys/unix"
 
 	vnetns "github.com/vishvananda/netns"
 )
@@ -73,7 +77,13 @@ func New() (Handle, error) {
 // moving the caller.
 func Ensure(name string) (Handle, error) {
 	if ns, err := vnetns.GetFromName(name); err == nil {
-		return ns, nil
+		if isNamespace(ns) {
+			return ns, nil
+		}
+		// A name whose namespace went (its mount was another mount
+		// namespace's, which ended): the name is made again.
+		ns.Close()
+		os.Remove(filepath.Join(runDir, name))
 	}
 	h := vnetns.None()
 	err := onThread(func() error {
@@ -87,8 +97,30 @@ func Ensure(name string) (Handle, error) {
 	return h, nil
 }
 
-// OpenNamed opens the named namespace.
-func OpenNamed(name string) (Handle, error) { return vnetns.GetFromName(name) }
+// runDir is where ip netns keeps named namespaces.
+const runDir = "/run/netns"
+
+// nsfsMagic is the file system type of namespace files.
+const nsfsMagic = 0x6e736673
+
+func isNamespace(h Handle) bool {
+	var st unix.Statfs_t
+	return unix.Fstatfs(int(h), &st) == nil && st.Type == nsfsMagic
+}
+
+// OpenNamed opens the named namespace; a name that holds no namespace
+// any more is os.ErrNotExist.
+func OpenNamed(name string) (Handle, error) {
+	h, err := vnetns.GetFromName(name)
+	if err != nil {
+		return h, err
+	}
+	if !isNamespace(h) {
+		h.Close()
+		return vnetns.None(), fmt.Errorf("netns %s: %w", name, os.ErrNotExist)
+	}
+	return h, nil
+}
 
 // DeleteNamed removes the named namespace's name; it goes when nothing
 // holds it.
