@@ -37,6 +37,9 @@ type lab struct {
 
 	mu    sync.Mutex
 	procs map[string]*exec.Cmd
+	// nsenter runs processes with nsenter --net instead of ip netns
+	// exec (which gives each a mount namespace of its own).
+	nsenter bool
 }
 
 func needRoot(t testing.TB, tools ...string) {
@@ -138,6 +141,11 @@ func (l *lab) start(name, ns string, args ...string) {
 		l.t.Fatal(err)
 	}
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, l.bin}, args...)...)
+	if l.nsenter {
+		// In the namespace's network only: what it mounts (the agents'
+		// namespaces) outlives it, as on a host.
+		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns, l.bin}, args...)...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		l.t.Fatal(err)
@@ -201,7 +209,7 @@ database = %q
 agent_report_interval = 1
 agent_down_time = 3
 [ml2]
-vni_ranges = "1001:1100"
+vni_ranges = "1001:3000"
 `, filepath.Join(l.dir, "muon.db"))+strings.Join(extra, "\n")), 0o600)
 	l.start("server", l.ul, "server", "--config", cfg)
 	l.eventually("the server answers", 20*time.Second, func() error {
