@@ -167,8 +167,29 @@ func (a *Agent) converge(ctx context.Context, every bool) bool {
 }
 
 // report tells the server what the drivers observed that it does not
-// know yet; it says whether that worked.
+// know yet, in as many messages as that takes (a driver's report holds
+// at most MaxReport entries); it says whether that worked.
 func (a *Agent) report(ctx context.Context) bool {
+	for range 1000 { // 1,000,000 entries a driver: the rest next time
+		sent, ok := a.reportOnce(ctx)
+		if !ok {
+			return false
+		}
+		if !sent {
+			return true
+		}
+	}
+	return true
+}
+
+// MaxReport bounds the entries (port ids) of one driver's report, so
+// that a status message stays well under the server's request size
+// limit; what is left goes in the next message.
+const MaxReport = 1000
+
+// reportOnce sends one status message; sent tells whether there was
+// anything to send.
+func (a *Agent) reportOnce(ctx context.Context) (sent, ok bool) {
 	a.dmu.Lock()
 	st := agentapi.Status{Sections: map[string]json.RawMessage{}}
 	var dones []func()
@@ -181,7 +202,7 @@ func (a *Agent) report(ctx context.Context) bool {
 		if err != nil {
 			a.dmu.Unlock()
 			a.log.ErrorContext(ctx, "status report unencodable", "section", name, "err", err)
-			return true
+			return false, true
 		}
 		st.Sections[name] = b
 		dones = append(dones, done)
@@ -195,13 +216,16 @@ func (a *Agent) report(ctx context.Context) bool {
 			if ctx.Err() == nil {
 				a.log.WarnContext(ctx, "status report failed; will retry", "sections", slices.Sorted(maps.Keys(st.Sections)), "err", err)
 			}
-			return false
+			return true, false
 		}
 	}
 	a.dmu.Lock()
 	defer a.dmu.Unlock()
 	for _, done := range dones {
 		done()
+	}
+	if len(st.Sections) > 0 {
+		return true, true
 	}
 	if !a.fullAt.IsZero() {
 		// The whole state is in the kernel and the server knows it.
@@ -216,7 +240,7 @@ func (a *Agent) report(ctx context.Context) bool {
 		a.log.InfoContext(ctx, "in sync", attrs...)
 		a.fullAt = time.Time{}
 	}
-	return true
+	return false, true
 }
 
 // register sends every driver's first heartbeat, retrying with backoff

@@ -60,8 +60,10 @@ type Driver interface {
 	// due.
 	Drifted(ctx context.Context) bool
 	// Report is the observed state the server does not know yet (the
-	// section's part of agentapi.Status), or nil; done marks it
-	// delivered. Forget makes the next Report say everything again.
+	// section's part of agentapi.Status), at most MaxReport entries of
+	// it, or nil; done marks it delivered, and the agent asks again
+	// until nothing is left. Forget makes the next Report say everything
+	// again.
 	Report() (report any, done func())
 	Forget()
 	// Heartbeat is how the driver shows in /v2.0/agents (agent type,

@@ -52,9 +52,7 @@ func BenchmarkDHCP(b *testing.B) {
 		return nil
 	})
 	netID, subID := l.dhcpNet("bench", 60)
-	pp := l.mustAPI("POST", "/v2.0/ports", map[string]any{"port": map[string]any{"network_id": netID, "device_id": "probe-instance",
-		"fixed_ips": []any{map[string]any{"subnet_id": subID, "ip_address": "10.60.0.251"}}}})["port"].(map[string]any)
-	pr := l.newProbe(netID, pp["mac_address"].(string), "10.60.0.251/24")
+	pr := l.newProbe(netID, subID, "10.60.0.251")
 
 	var macs []string
 	b.Run("lease-servable", func(b *testing.B) {
@@ -82,6 +80,18 @@ func BenchmarkDHCP(b *testing.B) {
 		defer l.use(b)()
 		lat := pr.metadata(b, 3000*b.N, time.Millisecond)
 		report(b, "metadata instance-id at 1,000/s", lat)
+	})
+	// The floor: the same probe against a minimal Go responder (the
+	// DHCP library's OFFER for any DISCOVER, net/http's answer for any
+	// GET) across a bare veth pair, in this process: what the probe,
+	// the kernel and Go's scheduler on this machine cost alone.
+	b.Run("floor/offer-at-1000/s", func(b *testing.B) {
+		defer l.use(b)()
+		fl := l.floor()
+		lat := fl.paced(3000*b.N, time.Millisecond, func(i int) string { return macs[i%len(macs)] })
+		report(b, "floor: DISCOVER -> OFFER at 1,000/s, minimal responder", lat)
+		lat = fl.metadata(b, 3000*b.N, time.Millisecond)
+		report(b, "floor: HTTP GET at 1,000/s, minimal responder", lat)
 	})
 	b.Run("restart/networks-1000-ports-10000", func(b *testing.B) {
 		defer l.use(b)()
@@ -150,8 +160,9 @@ func (l *lab) dhcpNet(name string, n int) (string, string) {
 	return nw["id"].(string), s["id"].(string)
 }
 
-// probe is a namespace on a network's bridge on host1 that speaks DHCP
-// from UDP port 68.
+// probe is an instance of a port on host1 (plugged as muon port plug
+// does) that speaks DHCP from UDP port 68 for any MAC, and HTTP to
+// metadata as its port.
 type probe struct {
 	ns   string
 	conn net.PacketConn
@@ -160,19 +171,15 @@ type probe struct {
 	waiters map[uint32]chan time.Time
 }
 
-func (l *lab) newProbe(netID, mac, cidr string) *probe {
+func (l *lab) newProbe(netID, subID, ip string) *probe {
 	l.t.Helper()
-	ns := l.addNS("probe")
-	peer := l.prefix + "-pb"
-	l.must("ip", "link", "add", "eth0", "netns", ns, "address", mac, "type", "veth", "peer", "name", peer, "netns", l.ns("h1"))
-	l.eventually("the network's bridge", 20*time.Second, func() error {
-		_, err := l.run("ip", "-n", l.ns("h1"), "link", "set", peer, "master", "brq"+netID[:11], "up")
-		return err
-	})
-	l.must("ip", "-n", ns, "addr", "add", cidr, "dev", "eth0")
-	l.must("ip", "-n", ns, "link", "set", "eth0", "up")
-	p := &probe{ns: ns, waiters: map[uint32]chan time.Time{}}
-	err := netns.DoNamed(ns, func() error {
+	in := l.plug(netID, subID, ip, 1, "probe")
+	l.mustAPI("PUT", "/v2.0/ports/"+in.port, map[string]any{"port": map[string]any{"device_id": "probe-instance"}})
+	l.waitStatus(in.port, "ACTIVE")
+	dp := l.mustAPI("GET", "/v2.0/ports?device_owner=network:dhcp&network_id="+netID, nil)["ports"].([]any)[0].(map[string]any)
+	l.must("ip", "-n", in.ns, "route", "add", "169.254.169.254/32", "via", fixedIP(dp, 0))
+	p := &probe{ns: in.ns, waiters: map[uint32]chan time.Time{}}
+	err := netns.DoNamed(in.ns, func() error {
 		lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 			var serr error
 			err := c.Control(func(fd uintptr) {
@@ -337,4 +344,83 @@ func (p *probe) metadata(b *testing.B, n int, every time.Duration) []time.Durati
 		b.Errorf("%d of %d metadata requests failed", fail, n)
 	}
 	return lat
+}
+
+// floor is a probe on one end of a bare veth pair whose other end a
+// minimal responder serves: DHCP OFFERs on :67 and HTTP on
+// 169.254.169.254:80.
+func (l *lab) floor() *probe {
+	l.t.Helper()
+	a, z := l.addNS("fl-a"), l.addNS("fl-z")
+	l.must("ip", "link", "add", "eth0", "netns", a, "type", "veth", "peer", "name", "eth0", "netns", z)
+	l.must("ip", "-n", a, "addr", "add", "10.250.0.2/24", "dev", "eth0")
+	l.must("ip", "-n", z, "addr", "add", "10.250.0.1/24", "dev", "eth0")
+	l.must("ip", "-n", z, "addr", "add", "169.254.169.254/32", "dev", "eth0")
+	l.must("ip", "-n", a, "link", "set", "eth0", "up")
+	l.must("ip", "-n", z, "link", "set", "eth0", "up")
+	l.must("ip", "-n", a, "route", "add", "169.254.169.254/32", "via", "10.250.0.1")
+	var (
+		srv net.PacketConn
+		ln  net.Listener
+	)
+	err := netns.DoNamed(z, func() error {
+		lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = errors.Join(unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1),
+					unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "eth0"))
+			})
+			return errors.Join(err, serr)
+		}}
+		var err error
+		if srv, err = lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:67"); err != nil {
+			return err
+		}
+		ln, err = net.Listen("tcp4", "169.254.169.254:80")
+		return err
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Cleanup(func() { srv.Close(); ln.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, _, err := srv.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			m, err := dhcpv4.FromBytes(buf[:n])
+			if err != nil {
+				continue
+			}
+			r, err := dhcpv4.NewReplyFromRequest(m, dhcpv4.WithMessageType(dhcpv4.MessageTypeOffer),
+				dhcpv4.WithYourIP(net.IPv4(10, 250, 0, 9)), dhcpv4.WithServerIP(net.IPv4(10, 250, 0, 1)))
+			if err != nil {
+				continue
+			}
+			srv.WriteTo(r.ToBytes(), &net.UDPAddr{IP: net.IPv4bcast, Port: 68})
+		}
+	}()
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "probe-instance") }))
+	p := &probe{ns: a, waiters: map[uint32]chan time.Time{}}
+	err = netns.DoNamed(a, func() error {
+		lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = errors.Join(unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1),
+					unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "eth0"))
+			})
+			return errors.Join(err, serr)
+		}}
+		var err error
+		p.conn, err = lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:68")
+		return err
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Cleanup(func() { p.conn.Close() })
+	go p.read()
+	return p
 }

@@ -201,16 +201,21 @@ func TestDHCP(t *testing.T) {
 		l.reaches(ns2, "10.20.0.77")
 	})
 	step(t, "deleted-port-no-answer", func() {
-		// vm2's port goes; an instance using its MAC asks in vain.
+		// A plugged instance asks with its own MAC, then with vm2's
+		// once vm2's port is gone.
+		probe := l.plug(netID, subID, "10.20.0.251", 1, "probe")
+		l.waitStatus(probe.port, "ACTIVE")
+		ask := func() (string, error) {
+			return l.inNS(probe.ns, "udhcpc", "-i", "eth0", "-s", "/bin/true", "-q", "-n", "-t", "3", "-T", "1")
+		}
+		if out, err := ask(); err != nil {
+			t.Fatalf("a port's own MAC got no lease: %v\n%s", err, out)
+		}
 		mac := vm2["mac_address"].(string)
 		l.must(l.bin, "port", "unplug", vm2["id"].(string), "--netns", ns2, "--url", l.url, "--auth", "noauth")
 		l.mustAPI("DELETE", "/v2.0/ports/"+vm2["id"].(string), nil)
-		probe := l.addNS("probe")
-		l.must("ip", "link", "add", "eth0", "netns", probe, "address", mac, "type", "veth", "peer", "name", l.prefix+"-pr", "netns", l.ns("h1"))
-		l.must("ip", "-n", probe, "link", "set", "eth0", "up")
-		br := "brq" + netID[:11]
-		l.must("ip", "-n", l.ns("h1"), "link", "set", l.prefix+"-pr", "master", br, "up")
-		if out, err := l.inNS(probe, "udhcpc", "-i", "eth0", "-s", "/bin/true", "-q", "-n", "-t", "3", "-T", "1"); err == nil {
+		l.must("ip", "-n", probe.ns, "link", "set", "eth0", "address", mac)
+		if out, err := ask(); err == nil {
 			t.Errorf("a deleted port's MAC got a lease:\n%s", out)
 		}
 	})

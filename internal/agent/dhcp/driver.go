@@ -57,6 +57,9 @@ type driver struct {
 
 	// reported are the ports the server was told are served.
 	reported map[string]bool
+	// swept tells that the kernel was looked through since the last
+	// full state, for namespaces that serve nothing.
+	swept bool
 }
 
 type serving struct {
@@ -151,6 +154,7 @@ func (d *driver) Load(raw json.RawMessage) error {
 		return err
 	}
 	d.t.Reset()
+	d.swept = false
 	clear(d.nets)
 	clear(d.ports)
 	d.merge(v)
@@ -285,13 +289,19 @@ func (d *driver) Sync(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("network %s: %w", id, err))
 		}
 	}
-	present, err := d.k.Served(ctx)
-	if err != nil {
-		errs = append(errs, err)
-	}
 	gone := map[string]bool{}
-	for _, id := range present {
-		gone[id] = true
+	if !d.swept {
+		// Once after a full state: namespaces of ours from before (a
+		// restart) that serve nothing now.
+		present, err := d.k.Served(ctx)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			d.swept = true
+		}
+		for _, id := range present {
+			gone[id] = true
+		}
 	}
 	for id := range d.serving {
 		gone[id] = true
@@ -363,9 +373,10 @@ func (d *driver) stop(id string) {
 	delete(d.serving, id)
 }
 
-// Drifted tells whether a namespace of a served network went.
+// Drifted tells whether a namespace of a served network went (its name
+// is looked for, not inside it).
 func (d *driver) Drifted(ctx context.Context) bool {
-	present, err := d.k.Served(ctx)
+	present, err := d.k.Present(ctx)
 	if err != nil {
 		return true
 	}
@@ -389,7 +400,9 @@ func (d *driver) Report() (any, func()) {
 		if d.reported[id] || d.serving[p.NetworkID] == nil || !d.t.Servable(id) {
 			continue
 		}
-		ready = append(ready, id)
+		if ready = append(ready, id); len(ready) == agent.MaxReport {
+			break
+		}
 	}
 	if len(ready) == 0 {
 		return nil, func() {}

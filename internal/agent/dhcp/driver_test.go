@@ -3,6 +3,7 @@ package dhcp
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -150,5 +151,45 @@ func TestDriverWaitsForItsPort(t *testing.T) {
 	}
 	if err := d.Load(json.RawMessage(`{"ports": [{"id": ""}]}`)); err == nil {
 		t.Error("a port without an id was taken")
+	}
+}
+
+// TestDriverReportsInChunks: a host serving many ports reports them at
+// most agent.MaxReport at a time, every one in the end, each once.
+func TestDriverReportsInChunks(t *testing.T) {
+	d, _ := newTestDriver(t)
+	var ports []agentapi.DHCPPort
+	for i := range 2500 {
+		p := vm(fmt.Sprintf("10.0.%d.%d", i/250, i%250+1))
+		p.ID = fmt.Sprintf("%08d-0000-4000-8000-000000000001", i)
+		p.MAC = fmt.Sprintf("fa:16:3e:00:%02x:%02x", i/256, i%256)
+		ports = append(ports, p)
+	}
+	n := network()
+	n.Subnets[0].CIDR = "10.0.0.0/16"
+	if err := d.Load(section(t, agentapi.DHCP{Networks: []agentapi.DHCPNetwork{n}, Ports: ports})); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for range 10 {
+		r := report(d)
+		if r == nil {
+			break
+		}
+		if len(r) > agent.MaxReport {
+			t.Fatalf("a report of %d ports, over %d", len(r), agent.MaxReport)
+		}
+		for _, id := range r {
+			if seen[id] {
+				t.Fatalf("%s reported twice", id)
+			}
+			seen[id] = true
+		}
+	}
+	if len(seen) != 2500 {
+		t.Errorf("%d ports reported, want 2500", len(seen))
 	}
 }

@@ -21,9 +21,11 @@ const MetadataIP = "169.254.169.254"
 // pair carries the agent's mark; a namespace whose port does not is not
 // the agent's and is never touched.
 type Kernel interface {
-	// Served lists the networks whose namespaces (Namespace names) are
-	// this agent's.
+	// Served lists the networks whose namespaces are this agent's (it
+	// looks inside each); Present, cheaply, those with a namespace of
+	// the agent's naming, whoever made it.
 	Served(ctx context.Context) ([]string, error)
+	Present(ctx context.Context) ([]string, error)
 	// EnsurePort makes the network's namespace and the DHCP port's pair
 	// (host side marked and up, to be wired into the network's bridge;
 	// namespace side with the port's MAC, MTU and addresses and the
@@ -85,6 +87,9 @@ func (f *Fake) Served(ctx context.Context) ([]string, error) {
 	defer f.mu.Unlock()
 	return slices.Sorted(maps.Keys(f.ports)), nil
 }
+
+// Present is Served.
+func (f *Fake) Present(ctx context.Context) ([]string, error) { return f.Served(ctx) }
 
 // EnsurePort records the port.
 func (f *Fake) EnsurePort(ctx context.Context, p Port) error {

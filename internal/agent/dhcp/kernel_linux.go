@@ -42,6 +42,21 @@ func (k *linuxKernel) name(networkID string) string {
 
 // Served lists the networks whose namespaces hold a device of ours.
 func (k *linuxKernel) Served(ctx context.Context) ([]string, error) {
+	ids, err := k.Present(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, id := range ids {
+		if mine, err := k.ours(k.name(id)); err == nil && mine {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// Present lists the networks with a namespace name of ours.
+func (k *linuxKernel) Present(ctx context.Context) ([]string, error) {
 	ents, err := os.ReadDir(netnsDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -51,11 +66,7 @@ func (k *linuxKernel) Served(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, e := range ents {
-		id, ok := strings.CutPrefix(e.Name(), k.name(""))
-		if !ok || id == "" {
-			continue
-		}
-		if mine, err := k.ours(e.Name()); err == nil && mine {
+		if id, ok := strings.CutPrefix(e.Name(), k.name("")); ok && id != "" {
 			out = append(out, id)
 		}
 	}

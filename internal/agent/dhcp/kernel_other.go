@@ -14,8 +14,9 @@ type otherKernel struct{}
 // NewKernel is a Kernel that can do nothing off Linux.
 func NewKernel(prefix string, mark func() string) Kernel { return otherKernel{} }
 
-func (otherKernel) Served(ctx context.Context) ([]string, error) { return nil, nil }
-func (otherKernel) EnsurePort(ctx context.Context, p Port) error { return errUnsupported }
+func (otherKernel) Served(ctx context.Context) ([]string, error)  { return nil, nil }
+func (otherKernel) Present(ctx context.Context) ([]string, error) { return nil, nil }
+func (otherKernel) EnsurePort(ctx context.Context, p Port) error  { return errUnsupported }
 func (otherKernel) Remove(ctx context.Context, networkID string) error {
 	return nil
 }

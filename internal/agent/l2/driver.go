@@ -97,15 +97,16 @@ func (d *driver) Report() (any, func()) {
 	st := d.a.Status()
 	var s agentapi.L2Status
 	now := map[string]bool{}
+	room := func() bool { return len(s.Up)+len(s.Down) < agent.MaxReport }
 	for _, id := range st.Up {
 		now[id] = true
-		if up, ok := d.reported[id]; !ok || !up {
+		if up, ok := d.reported[id]; (!ok || !up) && room() {
 			s.Up = append(s.Up, id)
 		}
 	}
 	for _, id := range st.Down {
 		now[id] = false
-		if up, ok := d.reported[id]; !ok || up {
+		if up, ok := d.reported[id]; (!ok || up) && room() {
 			s.Down = append(s.Down, id)
 		}
 	}
