@@ -429,13 +429,20 @@ func checkHeartbeat(hb *agentapi.Heartbeat) error {
 	return nil
 }
 
-// withoutDevices is an agent's document without its device count, which
-// moves with every port wired: alone, it is not worth a change.
+// counters are the configurations that count what an agent serves
+// (devices wired, a DHCP agent's networks, ports and subnets): they move
+// with every port, and alone are not worth a change (a change of an
+// agent makes every host's l2 section look at its networks again).
+var counters = []string{"devices", "networks", "ports", "subnets"}
+
+// withoutDevices is an agent's document without its counters.
 func withoutDevices(d resource.Doc) resource.Doc {
 	c := maps.Clone(d)
 	if conf, ok := c["configurations"].(map[string]any); ok {
 		conf = maps.Clone(conf)
-		delete(conf, "devices")
+		for _, k := range counters {
+			delete(conf, k)
+		}
 		c["configurations"] = conf
 	}
 	return c

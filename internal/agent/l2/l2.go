@@ -12,10 +12,12 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"muon/internal/agentapi"
 	"muon/internal/kernel"
@@ -47,7 +49,18 @@ type Agent struct {
 	mu     sync.Mutex
 	status map[string]bool // port id -> wired
 	expect []kernel.Link
+
+	// wired is each network as the last Sync wired it, and checkedAt
+	// when every network was last wired in full (FDB and neighbours
+	// read back): a network unchanged since, whose devices are in place,
+	// is not wired again until recheck has passed.
+	wired     map[string]agentapi.Network
+	checkedAt time.Time
+	now       func() time.Time
 }
+
+// recheck is how often every network is wired in full, unchanged or not.
+const recheck = 30 * time.Second
 
 // Expected is the host's links as the last Sync left them, as far as it
 // knows (what it listed, with its own changes applied): a listing that
@@ -60,7 +73,7 @@ func (a *Agent) Expected() []kernel.Link {
 
 // New is an agent over kernel k.
 func New(cfg Config, k kernel.Kernel, log *slog.Logger) *Agent {
-	return &Agent{cfg: cfg, k: k, log: log, status: map[string]bool{}}
+	return &Agent{cfg: cfg, k: k, log: log, status: map[string]bool{}, wired: map[string]agentapi.Network{}, now: time.Now}
 }
 
 // Status is which of the last Sync's ports are wired (up) and which not
@@ -135,8 +148,13 @@ func (a *Agent) Sync(ctx context.Context, want agentapi.L2) error {
 	nets := slices.SortedFunc(slices.Values(want.Networks), func(x, y agentapi.Network) int { return cmp.Compare(x.ID, y.ID) })
 	var errs []error
 	wired := map[string]agentapi.Network{}
+	full := a.now().Sub(a.checkedAt) >= recheck
 	for _, n := range nets {
 		if len(ports[n.ID]) == 0 {
+			continue
+		}
+		if !full && a.inPlace(&p, n) {
+			wired[n.ID] = n
 			continue
 		}
 		if err := a.wire(ctx, &p, n); err != nil {
@@ -144,6 +162,10 @@ func (a *Agent) Sync(ctx context.Context, want agentapi.L2) error {
 			continue
 		}
 		wired[n.ID] = n
+	}
+	a.wired = wired
+	if full {
+		a.checkedAt = a.now()
 	}
 	status := map[string]bool{}
 	for _, pt := range slices.SortedFunc(slices.Values(want.Ports), func(x, y agentapi.Port) int { return cmp.Compare(x.ID, y.ID) }) {
@@ -159,6 +181,38 @@ func (a *Agent) Sync(ctx context.Context, want agentapi.L2) error {
 	a.expect = slices.Collect(maps.Values(p.after))
 	a.mu.Unlock()
 	return errors.Join(errs...)
+}
+
+// inPlace tells whether a network is as the last Sync wired it, its
+// bridge and uplink there as that left them; it claims them for the plan.
+func (a *Agent) inPlace(p *plan, n agentapi.Network) bool {
+	last, ok := a.wired[n.ID]
+	if !ok || !reflect.DeepEqual(last, n) {
+		return false
+	}
+	br := agentapi.BridgeName(n.ID)
+	if l, ok := p.links[br]; !ok || !l.Up || l.MTU != mtu(n) || l.Alias != a.k.Mark() {
+		return false
+	}
+	var up string
+	switch n.NetworkType {
+	case "vxlan":
+		up = VXLANName(n.SegmentationID)
+		p.tunnels[up] = true
+	case "vlan":
+		up = VLANName(a.cfg.InterfaceMappings[n.PhysicalNetwork], n.SegmentationID)
+		p.vlans[up] = true
+	case "flat":
+		up = a.cfg.InterfaceMappings[n.PhysicalNetwork]
+	}
+	if up != "" {
+		if l, ok := p.links[up]; !ok || !l.Up || l.Master != br {
+			return false
+		}
+		p.attached[up] = br
+	}
+	p.bridges[br] = true
+	return true
 }
 
 func mtu(n agentapi.Network) int {
