@@ -369,7 +369,16 @@ func (t *sqlTx) get(ctx context.Context, kind, id, suffix string) (*Record, erro
 func where(f Filter) (string, []any) {
 	var b strings.Builder
 	args := []any{f.Kind}
-	b.WriteString(` WHERE kind = ?`)
+	if len(f.Parents) > 0 && len(f.IDs) == 0 {
+		// By parent: the (parent_id, kind) index, not (kind, id) walked
+		// in id order over every record of the kind, which SQLite's
+		// planner, knowing no sizes, prefers for the ORDER BY (a
+		// network's 10 ports were read past all 10,000). The kind
+		// compared as an expression can use no index of its own.
+		b.WriteString(` WHERE kind || '' = ?`)
+	} else {
+		b.WriteString(` WHERE kind = ?`)
+	}
 	in := func(col string, vals []string) {
 		b.WriteString(" AND " + col + " IN (" + strings.TrimSuffix(strings.Repeat("?,", len(vals)), ",") + ")")
 		for _, v := range vals {
