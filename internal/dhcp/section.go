@@ -62,20 +62,16 @@ func (s Section) Full(ctx context.Context, tx store.Tx, host string) (any, error
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range slices.Sorted(maps.Keys(hs)) {
-		n, ok, err := s.network(ctx, tx, hs[id])
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			continue
-		}
-		out.Networks = append(out.Networks, n)
-		ports, err := ml2.ReadNetworkPorts(ctx, tx, id)
-		if err != nil {
-			return nil, err
-		}
-		for _, pt := range ports {
+	ids := slices.Sorted(maps.Keys(hs))
+	if out.Networks, err = s.networks(ctx, tx, hs, ids); err != nil {
+		return nil, err
+	}
+	ports, err := ml2.ReadPortsOfNetworks(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range out.Networks {
+		for _, pt := range ports[n.ID] {
 			out.Ports = append(out.Ports, toPort(pt))
 		}
 	}
@@ -168,25 +164,25 @@ func (s Section) Delta(ctx context.Context, tx store.Tx, host string, changes []
 	for id := range refresh {
 		nets[id] = true
 	}
+	var netIDs, fullIDs []string
 	for _, id := range slices.Sorted(maps.Keys(nets)) {
-		h, ok := hs[id]
-		if !ok {
-			continue
+		if _, ok := hs[id]; ok {
+			netIDs = append(netIDs, id)
+			if full[id] {
+				fullIDs = append(fullIDs, id)
+			}
 		}
-		n, ok, err := s.network(ctx, tx, h)
+	}
+	if out.Networks, err = s.networks(ctx, tx, hs, netIDs); err != nil {
+		return nil, false, err
+	}
+	if len(fullIDs) > 0 {
+		ports, err := ml2.ReadPortsOfNetworks(ctx, tx, fullIDs)
 		if err != nil {
 			return nil, false, err
 		}
-		if !ok {
-			continue
-		}
-		out.Networks = append(out.Networks, n)
-		if full[id] {
-			ports, err := ml2.ReadNetworkPorts(ctx, tx, id)
-			if err != nil {
-				return nil, false, err
-			}
-			for _, pt := range ports {
+		for _, id := range fullIDs {
+			for _, pt := range ports[id] {
 				out.Ports = append(out.Ports, toPort(pt))
 				upserts[pt.ID] = false // sent
 			}
@@ -222,36 +218,51 @@ func (s Section) Delta(ctx context.Context, tx store.Tx, host string, changes []
 	return out, true, nil
 }
 
-// network describes a served network; false when it is gone.
-func (s Section) network(ctx context.Context, tx store.Tx, h hosting) (agentapi.DHCPNetwork, bool, error) {
-	nw, ok, err := s.core.ReadNetwork(ctx, tx, h.NetworkID)
-	if err != nil || !ok {
-		return agentapi.DHCPNetwork{}, false, err
+// networks describes the served networks of ids (those still there), in
+// that order, with their subnets and the host's DHCP port on each.
+func (s Section) networks(ctx context.Context, tx store.Tx, hs map[string]hosting, ids []string) ([]agentapi.DHCPNetwork, error) {
+	out := []agentapi.DHCPNetwork{}
+	if len(ids) == 0 {
+		return out, nil
 	}
-	subs, err := ml2.ReadSubnets(ctx, tx, h.NetworkID)
+	subs, err := ml2.ReadSubnetsOfNetworks(ctx, tx, ids)
 	if err != nil {
-		return agentapi.DHCPNetwork{}, false, err
+		return nil, err
 	}
-	n := agentapi.DHCPNetwork{ID: nw.ID, ProjectID: nw.ProjectID, MTU: nw.MTU, DNSDomain: nw.DNSDomain, Subnets: []agentapi.DHCPSubnet{}}
-	for _, sub := range subs {
-		ds := agentapi.DHCPSubnet{ID: sub.ID, IPVersion: sub.IPVersion, CIDR: sub.CIDR, GatewayIP: sub.GatewayIP,
-			EnableDHCP: sub.EnableDHCP, DNSNameservers: sub.DNSNameservers, IPv6RAMode: sub.IPv6RAMode, IPv6AddressMode: sub.IPv6AddrMode}
-		for _, r := range sub.HostRoutes {
-			ds.HostRoutes = append(ds.HostRoutes, agentapi.HostRoute{Destination: r.Destination, NextHop: r.NextHop})
+	var portIDs []string
+	for _, id := range ids {
+		if pid := hs[id].PortID; pid != "" {
+			portIDs = append(portIDs, pid)
 		}
-		n.Subnets = append(n.Subnets, ds)
 	}
-	if h.PortID != "" {
-		ports, err := ml2.ReadPorts(ctx, tx, []string{h.PortID})
+	dports, err := ml2.ReadPorts(ctx, tx, portIDs)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		nw, ok, err := s.core.ReadNetwork(ctx, tx, id)
 		if err != nil {
-			return agentapi.DHCPNetwork{}, false, err
+			return nil, err
 		}
-		if pt, ok := ports[h.PortID]; ok {
+		if !ok {
+			continue
+		}
+		n := agentapi.DHCPNetwork{ID: nw.ID, ProjectID: nw.ProjectID, MTU: nw.MTU, DNSDomain: nw.DNSDomain, Subnets: []agentapi.DHCPSubnet{}}
+		for _, sub := range subs[id] {
+			ds := agentapi.DHCPSubnet{ID: sub.ID, IPVersion: sub.IPVersion, CIDR: sub.CIDR, GatewayIP: sub.GatewayIP,
+				EnableDHCP: sub.EnableDHCP, DNSNameservers: sub.DNSNameservers, IPv6RAMode: sub.IPv6RAMode, IPv6AddressMode: sub.IPv6AddrMode}
+			for _, r := range sub.HostRoutes {
+				ds.HostRoutes = append(ds.HostRoutes, agentapi.HostRoute{Destination: r.Destination, NextHop: r.NextHop})
+			}
+			n.Subnets = append(n.Subnets, ds)
+		}
+		if pt, ok := dports[hs[id].PortID]; ok {
 			n.Port = toPort(pt)
 			n.Port.Device = agentapi.TapName(pt.ID)
 		}
+		out = append(out, n)
 	}
-	return n, true, nil
+	return out, nil
 }
 
 func toPort(p ml2.PortInfo) agentapi.DHCPPort {

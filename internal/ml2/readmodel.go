@@ -3,7 +3,9 @@ package ml2
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -85,7 +87,9 @@ func portInfo(d resource.Doc) PortInfo {
 			p.ExtraDHCPOpts = append(p.ExtraDHCPOpts, ExtraDHCPOpt{Name: resource.Str(m["opt_name"]), Value: resource.Str(m["opt_value"]), IPVersion: v})
 		}
 	}
-	p.Blocks = resource.Strings(d[provisioningBlocks])
+	if b := resource.Strings(d[provisioningBlocks]); len(b) > 0 {
+		p.Blocks = b
+	}
 	return p
 }
 
@@ -97,13 +101,53 @@ func ReadNetworkPorts(ctx context.Context, tx store.Tx, networkID string) ([]Por
 	}
 	out := make([]PortInfo, 0, len(recs))
 	for i := range recs {
-		d, err := record.Decode(&recs[i])
+		p, err := decodePort(&recs[i])
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, portInfo(d))
+		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b PortInfo) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// ReadPortsOfNetworks reads every port of the given networks, by network,
+// each in id order, 500 networks a query.
+func ReadPortsOfNetworks(ctx context.Context, tx store.Tx, networkIDs []string) (map[string][]PortInfo, error) {
+	out := make(map[string][]PortInfo, len(networkIDs))
+	for chunk := range slices.Chunk(networkIDs, 500) {
+		recs, err := tx.List(ctx, store.Filter{Kind: "port", Parents: chunk})
+		if err != nil {
+			return nil, err
+		}
+		for i := range recs {
+			p, err := decodePort(&recs[i])
+			if err != nil {
+				return nil, err
+			}
+			out[recs[i].ParentID] = append(out[recs[i].ParentID], p)
+		}
+	}
+	return out, nil
+}
+
+// ReadSubnetsOfNetworks reads the subnets of the given networks, by
+// network, each in id order, 500 networks a query.
+func ReadSubnetsOfNetworks(ctx context.Context, tx store.Tx, networkIDs []string) (map[string][]SubnetInfo, error) {
+	out := make(map[string][]SubnetInfo, len(networkIDs))
+	for chunk := range slices.Chunk(networkIDs, 500) {
+		recs, err := tx.List(ctx, store.Filter{Kind: "subnet", Parents: chunk})
+		if err != nil {
+			return nil, err
+		}
+		for i := range recs {
+			d, err := record.Decode(&recs[i])
+			if err != nil {
+				return nil, err
+			}
+			out[recs[i].ParentID] = append(out[recs[i].ParentID], subnetInfo(d))
+		}
+	}
 	return out, nil
 }
 
@@ -159,6 +203,62 @@ func subnetInfo(d resource.Doc) SubnetInfo {
 // PortOf reads a port event's document as features read it.
 func PortOf(d resource.Doc) PortInfo { return portInfo(d) }
 
+// portDoc is what of a port's document PortInfo holds, decoded straight
+// into fields (a read model of 10,000 ports decodes no maps).
+type portDoc struct {
+	ID           string `json:"id"`
+	ProjectID    string `json:"project_id"`
+	NetworkID    string `json:"network_id"`
+	MAC          string `json:"mac_address"`
+	AdminStateUp *bool  `json:"admin_state_up"`
+	Status       string `json:"status"`
+	DeviceOwner  string `json:"device_owner"`
+	DeviceID     string `json:"device_id"`
+	Host         string `json:"binding:host_id"`
+	VNICType     string `json:"binding:vnic_type"`
+	VIFType      string `json:"binding:vif_type"`
+	FixedIPs     []struct {
+		SubnetID  string `json:"subnet_id"`
+		IPAddress string `json:"ip_address"`
+	} `json:"fixed_ips"`
+	DNSAssignment []struct {
+		Hostname string `json:"hostname"`
+	} `json:"dns_assignment"`
+	ExtraDHCPOpts []struct {
+		Name      string `json:"opt_name"`
+		Value     string `json:"opt_value"`
+		IPVersion any    `json:"ip_version"`
+	} `json:"extra_dhcp_opts"`
+	Blocks []string `json:"provisioning_blocks"`
+}
+
+// decodePort reads a port record as PortInfo.
+func decodePort(r *store.Record) (PortInfo, error) {
+	var d portDoc
+	if err := json.Unmarshal(r.Doc, &d); err != nil {
+		return PortInfo{}, fmt.Errorf("port %s: %w", r.ID, err)
+	}
+	p := PortInfo{ID: cmp.Or(d.ID, r.ID), ProjectID: d.ProjectID, NetworkID: d.NetworkID, MAC: d.MAC,
+		AdminStateUp: d.AdminStateUp == nil || *d.AdminStateUp, Status: d.Status, DeviceOwner: d.DeviceOwner,
+		DeviceID: d.DeviceID, Host: d.Host, VNICType: d.VNICType, VIFType: d.VIFType, Blocks: d.Blocks}
+	for _, f := range d.FixedIPs {
+		if f.IPAddress != "" {
+			p.FixedIPs = append(p.FixedIPs, FixedIP{SubnetID: f.SubnetID, IP: f.IPAddress})
+		}
+	}
+	if len(d.DNSAssignment) > 0 {
+		p.Hostname = d.DNSAssignment[0].Hostname
+	}
+	for _, o := range d.ExtraDHCPOpts {
+		v := int(resource.IntOf(o.IPVersion))
+		if v == 0 {
+			v = 4
+		}
+		p.ExtraDHCPOpts = append(p.ExtraDHCPOpts, ExtraDHCPOpt{Name: o.Name, Value: o.Value, IPVersion: v})
+	}
+	return p, nil
+}
+
 // ReadPorts reads ports by id; ports that do not exist are left out.
 func ReadPorts(ctx context.Context, tx store.Tx, ids []string) (map[string]PortInfo, error) {
 	out := make(map[string]PortInfo, len(ids))
@@ -168,11 +268,11 @@ func ReadPorts(ctx context.Context, tx store.Tx, ids []string) (map[string]PortI
 			return nil, err
 		}
 		for i := range recs {
-			d, err := record.Decode(&recs[i])
+			p, err := decodePort(&recs[i])
 			if err != nil {
 				return nil, err
 			}
-			out[recs[i].ID] = portInfo(d)
+			out[recs[i].ID] = p
 		}
 	}
 	return out, nil

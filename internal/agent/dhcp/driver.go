@@ -60,6 +60,8 @@ type driver struct {
 	// swept tells that the kernel was looked through since the last
 	// full state, for namespaces that serve nothing.
 	swept bool
+	// took is how long the last Sync took.
+	took time.Duration
 }
 
 type serving struct {
@@ -265,6 +267,8 @@ func hasV6(n agentapi.DHCPNetwork) bool {
 // Sync makes a namespace and services for every network with its DHCP
 // port, and removes those of networks no longer served.
 func (d *driver) Sync(ctx context.Context) error {
+	began := time.Now()
+	defer func() { d.took = time.Since(began) }()
 	var errs []error
 	for _, id := range slices.Sorted(maps.Keys(d.nets)) {
 		n := d.nets[id]
@@ -438,5 +442,5 @@ func (d *driver) Heartbeat(ctx context.Context) agentapi.Heartbeat {
 
 // LogAttrs are what the agent logs when in sync.
 func (d *driver) LogAttrs() []any {
-	return []any{"dhcp_networks", len(d.serving), "dhcp_ports", len(d.ports)}
+	return []any{"dhcp_networks", len(d.serving), "dhcp_ports", len(d.ports), "dhcp_sync", d.took.Round(time.Millisecond)}
 }

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"muon/internal/agent"
 	"muon/internal/agentapi"
@@ -30,6 +31,8 @@ type driver struct {
 	reported map[string]bool
 	// seen is the host's devices as the last Sync left them.
 	seen string
+	// took is how long the last Sync took.
+	took time.Duration
 }
 
 // NewDriver is the l2 driver of an agent.
@@ -81,7 +84,9 @@ func (d *driver) Apply(raw json.RawMessage) error {
 }
 
 func (d *driver) Sync(ctx context.Context) error {
+	began := time.Now()
 	err := d.a.Sync(ctx, d.view)
+	d.took = time.Since(began)
 	// What the Sync left, not a second listing: a device that came while
 	// it ran differs, and is wired at the next look.
 	d.seen = fingerprint(d.a.Expected())
@@ -146,7 +151,7 @@ func (d *driver) Heartbeat(ctx context.Context) agentapi.Heartbeat {
 
 // LogAttrs are the section's figures for the agent's "in sync" line.
 func (d *driver) LogAttrs() []any {
-	return []any{"ports", len(d.view.Ports), "up", len(d.a.Status().Up)}
+	return []any{"ports", len(d.view.Ports), "up", len(d.a.Status().Up), "l2_sync", d.took.Round(time.Millisecond)}
 }
 
 func fingerprint(links []kernel.Link) string {
