@@ -186,17 +186,8 @@ func (l *lab) newProbe(netID, subID, ip string) *probe {
 	mac := l.mustAPI("GET", "/v2.0/ports/"+in.port, nil)["port"].(map[string]any)["mac_address"].(string)
 	p := &probe{ns: in.ns, mac: mac, waiters: map[uint32]chan time.Time{}}
 	err := netns.DoNamed(in.ns, func() error {
-		lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-			var serr error
-			err := c.Control(func(fd uintptr) {
-				serr = errors.Join(unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1),
-					unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1),
-					unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "eth0"))
-			})
-			return errors.Join(err, serr)
-		}}
 		var err error
-		p.conn, err = lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:68")
+		p.conn, err = broadcastUDP(68)
 		return err
 	})
 	if err != nil {
@@ -370,16 +361,8 @@ func (l *lab) floor() *probe {
 		ln  net.Listener
 	)
 	err := netns.DoNamed(z, func() error {
-		lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-			var serr error
-			err := c.Control(func(fd uintptr) {
-				serr = errors.Join(unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1),
-					unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "eth0"))
-			})
-			return errors.Join(err, serr)
-		}}
 		var err error
-		if srv, err = lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:67"); err != nil {
+		if srv, err = broadcastUDP(67); err != nil {
 			return err
 		}
 		ln, err = net.Listen("tcp4", "169.254.169.254:80")
@@ -411,16 +394,8 @@ func (l *lab) floor() *probe {
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "probe-instance") }))
 	p := &probe{ns: a, waiters: map[uint32]chan time.Time{}}
 	err = netns.DoNamed(a, func() error {
-		lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-			var serr error
-			err := c.Control(func(fd uintptr) {
-				serr = errors.Join(unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1),
-					unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "eth0"))
-			})
-			return errors.Join(err, serr)
-		}}
 		var err error
-		p.conn, err = lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:68")
+		p.conn, err = broadcastUDP(68)
 		return err
 	})
 	if err != nil {
@@ -429,4 +404,19 @@ func (l *lab) floor() *probe {
 	l.t.Cleanup(func() { p.conn.Close() })
 	go p.read()
 	return p
+}
+
+// broadcastUDP is a UDP socket on port of eth0 of the calling thread's
+// namespace, broadcast allowed.
+func broadcastUDP(port int) (net.PacketConn, error) {
+	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = errors.Join(unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1),
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1),
+				unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "eth0"))
+		})
+		return errors.Join(err, serr)
+	}}
+	return lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf("0.0.0.0:%d", port))
 }

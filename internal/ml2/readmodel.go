@@ -93,59 +93,34 @@ func portInfo(d resource.Doc) PortInfo {
 	return p
 }
 
-// ReadNetworkPorts reads every port of a network, in id order.
-func ReadNetworkPorts(ctx context.Context, tx store.Tx, networkID string) ([]PortInfo, error) {
-	recs, err := tx.List(ctx, store.Filter{Kind: "port", Parents: []string{networkID}})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]PortInfo, 0, len(recs))
-	for i := range recs {
-		p, err := decodePort(&recs[i])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	slices.SortFunc(out, func(a, b PortInfo) int { return cmp.Compare(a.ID, b.ID) })
-	return out, nil
-}
-
 // ReadPortsOfNetworks reads every port of the given networks, by network,
 // each in id order, 500 networks a query.
 func ReadPortsOfNetworks(ctx context.Context, tx store.Tx, networkIDs []string) (map[string][]PortInfo, error) {
-	out := make(map[string][]PortInfo, len(networkIDs))
-	for chunk := range slices.Chunk(networkIDs, 500) {
-		recs, err := tx.List(ctx, store.Filter{Kind: "port", Parents: chunk})
-		if err != nil {
-			return nil, err
-		}
-		for i := range recs {
-			p, err := decodePort(&recs[i])
-			if err != nil {
-				return nil, err
-			}
-			out[recs[i].ParentID] = append(out[recs[i].ParentID], p)
-		}
-	}
-	return out, nil
+	return readByNetwork(ctx, tx, "port", networkIDs, decodePort)
 }
 
 // ReadSubnetsOfNetworks reads the subnets of the given networks, by
 // network, each in id order, 500 networks a query.
 func ReadSubnetsOfNetworks(ctx context.Context, tx store.Tx, networkIDs []string) (map[string][]SubnetInfo, error) {
-	out := make(map[string][]SubnetInfo, len(networkIDs))
+	return readByNetwork(ctx, tx, "subnet", networkIDs, func(r *store.Record) (SubnetInfo, error) {
+		d, err := record.Decode(r)
+		return subnetInfo(d), err
+	})
+}
+
+func readByNetwork[T any](ctx context.Context, tx store.Tx, kind string, networkIDs []string, read func(*store.Record) (T, error)) (map[string][]T, error) {
+	out := make(map[string][]T, len(networkIDs))
 	for chunk := range slices.Chunk(networkIDs, 500) {
-		recs, err := tx.List(ctx, store.Filter{Kind: "subnet", Parents: chunk})
+		recs, err := tx.List(ctx, store.Filter{Kind: kind, Parents: chunk})
 		if err != nil {
 			return nil, err
 		}
 		for i := range recs {
-			d, err := record.Decode(&recs[i])
+			v, err := read(&recs[i])
 			if err != nil {
 				return nil, err
 			}
-			out[recs[i].ParentID] = append(out[recs[i].ParentID], subnetInfo(d))
+			out[recs[i].ParentID] = append(out[recs[i].ParentID], v)
 		}
 	}
 	return out, nil
