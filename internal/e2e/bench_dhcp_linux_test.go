@@ -184,8 +184,14 @@ func (l *lab) newProbe(netID, subID, ip string) *probe {
 	dp := l.mustAPI("GET", "/v2.0/ports?device_owner=network:dhcp&network_id="+netID, nil)["ports"].([]any)[0].(map[string]any)
 	l.must("ip", "-n", in.ns, "route", "add", "169.254.169.254/32", "via", fixedIP(dp, 0))
 	mac := l.mustAPI("GET", "/v2.0/ports/"+in.port, nil)["port"].(map[string]any)["mac_address"].(string)
-	p := &probe{ns: in.ns, mac: mac, waiters: map[uint32]chan time.Time{}}
-	err := netns.DoNamed(in.ns, func() error {
+	return l.listenProbe(in.ns, mac)
+}
+
+// listenProbe is a probe on UDP port 68 of eth0 in namespace ns, reading.
+func (l *lab) listenProbe(ns, mac string) *probe {
+	l.t.Helper()
+	p := &probe{ns: ns, mac: mac, waiters: map[uint32]chan time.Time{}}
+	err := netns.DoNamed(ns, func() error {
 		var err error
 		p.conn, err = broadcastUDP(68)
 		return err
@@ -392,18 +398,7 @@ func (l *lab) floor() *probe {
 		}
 	}()
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "probe-instance") }))
-	p := &probe{ns: a, waiters: map[uint32]chan time.Time{}}
-	err = netns.DoNamed(a, func() error {
-		var err error
-		p.conn, err = broadcastUDP(68)
-		return err
-	})
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	l.t.Cleanup(func() { p.conn.Close() })
-	go p.read()
-	return p
+	return l.listenProbe(a, "")
 }
 
 // broadcastUDP is a UDP socket on port of eth0 of the calling thread's
