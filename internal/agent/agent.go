@@ -73,8 +73,10 @@ func New(cfg Config, c *Client, k kernel.Kernel, log *slog.Logger) *Agent {
 	a := &Agent{cfg: cfg, c: c, k: k, log: log, started: time.Now().UTC(),
 		drivers: map[string]Driver{}, dirty: map[string]bool{}, wake: make(chan struct{}, 1)}
 	for _, name := range Drivers() {
-		a.names = append(a.names, name)
-		a.drivers[name] = driverFor(name)(cfg.Settings, k, log.With("section", name))
+		if d := driverFor(name)(cfg.Settings, k, log.With("section", name)); d != nil {
+			a.names = append(a.names, name)
+			a.drivers[name] = d
+		}
 	}
 	return a
 }

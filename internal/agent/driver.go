@@ -25,6 +25,9 @@ type Settings struct {
 	// machine, as in a lab. Empty in production.
 	NamespacePrefix string
 	DHCP            DHCPSettings
+	// L3AgentMode is the L3 role's agent_mode ("legacy"); empty, the
+	// host builds no routers.
+	L3AgentMode string
 }
 
 // DHCPSettings are the DHCP service's, named after Neutron's options.
@@ -71,7 +74,8 @@ type Driver interface {
 	Heartbeat(ctx context.Context) agentapi.Heartbeat
 }
 
-// NewDriver makes a section's driver for one agent.
+// NewDriver makes a section's driver for one agent, or nil when the
+// settings leave the driver's role off on this host.
 type NewDriver func(s Settings, k kernel.Kernel, log *slog.Logger) Driver
 
 var (

@@ -37,6 +37,10 @@ const LinuxBridge = "Linux bridge agent"
 // (internal/dhcp schedules networks on agents of this type).
 const DHCP = "DHCP agent"
 
+// L3 is the agent type that builds routers (internal/l3 schedules
+// routers on agents of this type).
+const L3 = "L3 agent"
+
 // Config tunes the agents, in seconds, named as Neutron's [DEFAULT]
 // options in the configuration file.
 type Config struct {
@@ -430,10 +434,11 @@ func checkHeartbeat(hb *agentapi.Heartbeat) error {
 }
 
 // counters are the configurations that count what an agent serves
-// (devices wired, a DHCP agent's networks, ports and subnets): they move
+// (devices wired, a DHCP agent's networks, ports and subnets, an L3
+// agent's routers, floating IPs, interfaces and gateways): they move
 // with every port, and alone are not worth a change (a change of an
 // agent makes every host's l2 section look at its networks again).
-var counters = []string{"devices", "networks", "ports", "subnets"}
+var counters = []string{"devices", "networks", "ports", "subnets", "routers", "floating_ips", "interfaces", "ex_gw_ports"}
 
 // withoutDevices is an agent's document without its counters.
 func withoutDevices(d resource.Doc) resource.Doc {

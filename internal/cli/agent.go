@@ -91,8 +91,12 @@ func agentCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	dnsServers := fs.String("dns-servers", "", "upstream DNS resolvers for names outside the networks' domains: IP[:PORT],... (dnsmasq_dns_servers)")
 	metaURL := fs.String("metadata-url", "", "Nova's metadata API, e.g. http://NOVA:8775 (default: answer metadata from the ports' facts)")
 	metaSecret := fs.String("metadata-secret", os.Getenv("MUON_METADATA_SECRET"), "metadata_proxy_shared_secret (default $MUON_METADATA_SECRET)")
+	l3Mode := fs.String("l3-agent-mode", "", "run the L3 role (routers, SNAT, floating IPs) in this agent_mode: legacy (default: no L3 role)")
 	verbose := fs.Bool("v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := l3Role(*l3Mode); err != nil {
 		return err
 	}
 	var upstreams []string
@@ -132,9 +136,22 @@ func agentCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	defer release()
 	fmt.Fprintf(stdout, "muon agent: host %s, server %s (%s)\n", *host, *server, how)
 	a := agent.New(agent.Config{Settings: agent.Settings{Host: *host, TunnelIP: *tunnel, InterfaceMappings: m, ARPResponder: *arp,
-		NamespacePrefix: *nsPrefix, DHCP: agent.DHCPSettings{LeaseTime: *lease, DNSServers: upstreams, MetadataURL: *metaURL, MetadataSecret: *metaSecret}},
+		NamespacePrefix: *nsPrefix, L3AgentMode: *l3Mode,
+		DHCP: agent.DHCPSettings{LeaseTime: *lease, DNSServers: upstreams, MetadataURL: *metaURL, MetadataSecret: *metaSecret}},
 		ReportInterval: time.Duration(*report) * time.Second}, c, k, log.With("agent", *host))
 	return a.Run(ctx)
+}
+
+// l3Role checks an --l3-agent-mode: Neutron's dvr and dvr_snat modes
+// come with distributed routers, which this build does not build.
+func l3Role(mode string) error {
+	switch mode {
+	case "", "legacy":
+		return nil
+	case "dvr", "dvr_snat", "dvr_no_external":
+		return fmt.Errorf("--l3-agent-mode %s: distributed routers are not built yet; use legacy", mode)
+	}
+	return fmt.Errorf("--l3-agent-mode %q: want legacy", mode)
 }
 
 // tunnelIP guesses this host's address toward the outside (the source of
@@ -150,7 +167,7 @@ func tunnelIP() string {
 
 // startAgent runs the host's agent inside `muon up`, when this process
 // may touch the kernel.
-func startAgent(ctx context.Context, apiAddr string, auth func(context.Context, bool) (string, error), tunnel, nsPrefix string, log *slog.Logger) {
+func startAgent(ctx context.Context, apiAddr string, auth func(context.Context, bool) (string, error), tunnel, nsPrefix string, ifmaps map[string]string, log *slog.Logger) {
 	if os.Geteuid() != 0 {
 		log.Warn("not root: the data plane is off (no agent; ports stay DOWN). Run as root, or run `muon agent` as root.")
 		return
@@ -165,7 +182,9 @@ func startAgent(ctx context.Context, apiAddr string, auth func(context.Context, 
 	}
 	c := agent.NewClient("http://"+apiAddr, "")
 	c.Auth = auth
-	a := agent.New(agent.Config{Settings: agent.Settings{Host: hostname(), TunnelIP: tunnel, NamespacePrefix: nsPrefix}}, c, k, log.With("agent", hostname()))
+	// All in one: this host is the network node too.
+	a := agent.New(agent.Config{Settings: agent.Settings{Host: hostname(), TunnelIP: tunnel, NamespacePrefix: nsPrefix,
+		InterfaceMappings: ifmaps, L3AgentMode: "legacy"}}, c, k, log.With("agent", hostname()))
 	go func() {
 		defer release()
 		a.Run(ctx)

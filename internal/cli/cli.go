@@ -30,11 +30,14 @@ const usage = `muon: OpenStack Networking, in Go.
 
 Usage:
   muon up      [--data-dir DIR] [--host ADDR] [--port PORT] [--auth noauth|keystone] [--agent=false]
-               run everything on this host, state in DIR (SQLite), with its L2 agent when root
+               [--interface-mappings physnet1:eth1]
+               run everything on this host, state in DIR (SQLite), with its agent when root
+               (L2, DHCP and L3: this host is the network node)
   muon server  [--config FILE] [--host ADDR] [--port PORT] [--database DSN]
                run the API server from a configuration file
   muon agent   --server URL [--host NAME] --tunnel-ip IP [--interface-mappings physnet1:eth1] [--report-interval S]
-               run the Linux bridge agent for this host (root): bridges, VXLAN, taps
+               [--l3-agent-mode legacy]
+               run this host's agent (root): bridges, VXLAN, taps, DHCP; routers with --l3-agent-mode
   muon port    plug PORT_ID --netns NAME [--url URL] [--auth noauth] [--host NAME] | unplug PORT_ID [--netns NAME]
                make (remove) an instance for a port: a namespace with eth0, tap<id> on this host, bound here
   muon bench   [--url URL] [-n N] [-c C]
@@ -107,7 +110,12 @@ func up(ctx context.Context, args []string, stdout io.Writer) error {
 	withAgent := fs.Bool("agent", true, "run this host's L2 agent too (needs root; else the data plane is off)")
 	tunnel := fs.String("tunnel-ip", "", "the agent's VXLAN tunnel address (default: the address of the default route)")
 	nsPrefix := fs.String("netns-prefix", "", "put this before the names of the namespaces the agent makes (qdhcp-NETWORK)")
+	ifmaps := fs.String("interface-mappings", "", "the agent's physical networks' interfaces, physnet1:eth1,... (an external flat network on eth1)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	m, err := mappings(*ifmaps)
+	if err != nil {
 		return err
 	}
 	agentLog := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -120,7 +128,7 @@ func up(ctx context.Context, args []string, stdout io.Writer) error {
 		if srv.Identity == nil {
 			return func(addr, _ string) {
 				if *withAgent {
-					startAgent(ctx, addr, nil, *tunnel, *nsPrefix, agentLog)
+					startAgent(ctx, addr, nil, *tunnel, *nsPrefix, m, agentLog)
 				}
 				fmt.Fprintf(stdout, `muon is up: Networking API v2.0 at http://%[1]s/v2.0 (state in %[2]s, auth noauth)
 
@@ -146,7 +154,7 @@ Or drive the API directly (X-Project-Id names the project, X-Roles: admin makes 
 					startAgent(ctx, addr, agent.PasswordAuth(gophercloud.AuthOptions{
 						IdentityEndpoint: "http://" + idAddr + "/v3", Username: "admin", Password: strings.TrimSpace(string(pw)),
 						DomainName: "Default", Scope: &gophercloud.AuthScope{ProjectName: "admin", DomainName: "Default"},
-					}), *tunnel, *nsPrefix, agentLog)
+					}), *tunnel, *nsPrefix, m, agentLog)
 				}
 			}
 			fmt.Fprintf(stdout, `muon is up: Networking API v2.0 at http://%[1]s/v2.0, identity (Keystone v3) at http://%[2]s/v3

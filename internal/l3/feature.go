@@ -2,7 +2,14 @@ package l3
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"time"
+
+	"muon/internal/agents"
+	"muon/internal/fault"
+	"muon/internal/resource"
 
 	"muon/internal/feature"
 	"muon/internal/policy"
@@ -13,7 +20,17 @@ import (
 type Config struct {
 	// MaxRoutes is Neutron's max_routes: extra routes per router.
 	MaxRoutes int `toml:"max_routes"`
+	// AutoSchedule hosts routers nobody hosts on L3 agents as they come
+	// (router_auto_schedule).
+	AutoSchedule bool `toml:"router_auto_schedule"`
+	// Failover moves routers off L3 agents that are dead
+	// (allow_automatic_l3agent_failover; Neutron's default is off, ours
+	// on: a legacy router on a dead host carries nothing).
+	Failover bool `toml:"allow_automatic_l3agent_failover"`
 }
+
+// DefaultConfig is the L3 plugin's defaults.
+func DefaultConfig() Config { return Config{MaxRoutes: 30, AutoSchedule: true, Failover: true} }
 
 func init() {
 	e := feature.Ext
@@ -33,10 +50,12 @@ func init() {
 			e("floating-ip-port-forwarding-description", "Floating IP Port Forwarding new attribute description", "Add a description field to Port Forwarding rules", "2019-11-01T10:00:00-00:00"),
 			e("floating-ip-port-forwarding-port-ranges", "Floating IP Port Forwarding support port ranges", "Add suport to port ranges on floating IP port forwarding.", "2022-01-01T10:00:00-00:00"),
 			e("expose-port-forwarding-in-fip", "Expose Port Forwarding in FIP", "Expose Port Forwarding in FIP", "2018-07-04T10:00:00-00:00"),
+			e("l3_agent_scheduler", "L3 Agent Scheduler", "Schedule routers among l3 agents", "2013-02-07T10:00:00-00:00"),
 		},
 		Policy: policyDefaults(),
 		Quotas: []quota.Resource{{Name: "router", Kind: "router", Default: 10}, {Name: "floatingip", Kind: "floatingip", Default: 50}},
-		Config: func() any { return &Config{MaxRoutes: 30} },
+		Config: func() any { c := DefaultConfig(); return &c },
+		Needs:  []string{"agents"},
 		Build:  build,
 	})
 }
@@ -54,6 +73,8 @@ func policyDefaults() policy.Rules {
 		"create_router:external_gateway_info:external_fixed_ips", "update_router:external_gateway_info:external_fixed_ips",
 		"create_router:distributed", "update_router:distributed", "get_router:distributed",
 		"create_router:ha", "update_router:ha", "get_router:ha")
+	// The scheduler is the admin's.
+	r.Add(policy.Admin, "get_l3-routers", "get_l3-agents", "create_l3-router", "delete_l3-router")
 	// Floating IPs: choosing the address is the admin's. Port forwardings
 	// are their floating IP's owner's ("ext_parent").
 	r.Add(policy.AdminOrMember, "create_floatingip", "update_floatingip", "delete_floatingip")
@@ -72,16 +93,72 @@ func build(ctx context.Context, env feature.Env) (feature.Parts, error) {
 	if cfg.MaxRoutes < 0 {
 		return feature.Parts{}, fmt.Errorf("l3: max_routes %d is negative", cfg.MaxRoutes)
 	}
+	ag, ok := env.Feature("agents").(*agents.Plugin)
+	if !ok {
+		return feature.Parts{}, errors.New("l3: the agents feature is not built")
+	}
 	p := New(env.Core)
 	p.maxRoutes = cfg.MaxRoutes
+	p.agents, p.cfg, p.log = ag, *cfg, env.Log
 	routers := Routers{Plugin: p}
 	fips := FloatingIPResource()
-	return feature.Parts{Services: []*feature.Service{
-		{Res: RouterResource(), Backend: routers, Actions: map[string]feature.Action{
-			"add_router_interface": routers.AddInterface, "remove_router_interface": routers.RemoveInterface,
-			"add_extraroutes": routers.AddExtraRoutes, "remove_extraroutes": routers.RemoveExtraRoutes,
+	return feature.Parts{
+		Services: []*feature.Service{
+			{Res: RouterResource(), Backend: routers, Actions: map[string]feature.Action{
+				"add_router_interface": routers.AddInterface, "remove_router_interface": routers.RemoveInterface,
+				"add_extraroutes": routers.AddExtraRoutes, "remove_extraroutes": routers.RemoveExtraRoutes,
+			}},
+			{Res: fips, Backend: FloatingIPs{Plugin: p}},
+			{Res: PortForwardingResource(), Sub: PortForwardings{Plugin: p}, Parent: fips, NoBulk: true},
+		},
+		Routes:   p.schedulerRoutes(),
+		Sections: []feature.Section{Section{Plugin: p}},
+		Run: func(ctx context.Context) {
+			// As the DHCP scheduler: half of agent_down_time, between 1
+			// and 30 s.
+			p.run(ctx, min(max(ag.DownTime()/2, time.Second), 30*time.Second))
+		},
+		Plugin: p,
+	}, nil
+}
+
+// schedulerRoutes serve the l3_agent_scheduler extension.
+func (p *Plugin) schedulerRoutes() []feature.Route {
+	list := func(key string, fn func(context.Context, string) ([]resource.Doc, error)) func(context.Context, feature.Request) (int, any, error) {
+		return func(ctx context.Context, r feature.Request) (int, any, error) {
+			out, err := fn(ctx, r.Path("id"))
+			if err != nil {
+				return 0, nil, err
+			}
+			if out == nil {
+				out = []resource.Doc{}
+			}
+			return http.StatusOK, map[string]any{key: out}, nil
+		}
+	}
+	return []feature.Route{
+		{Pattern: "GET /v2.0/routers/{id}/l3-agents", Policy: "get_l3-agents", Do: list("agents", p.AgentsOfRouter)},
+		{Pattern: "GET /v2.0/agents/{id}/l3-routers", Policy: "get_l3-routers", Do: list("routers", p.RoutersOfAgent)},
+		{Pattern: "POST /v2.0/agents/{id}/l3-routers", Policy: "create_l3-router", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
+			var in struct {
+				RouterID string `json:"router_id"`
+			}
+			if err := feature.DecodeJSON(r.Body, &in); err != nil {
+				return 0, nil, err
+			}
+			if in.RouterID == "" {
+				return 0, nil, fault.BadRequest("Failed to parse request. Required attribute 'router_id' not specified")
+			}
+			if err := p.AddRouter(ctx, r.Path("id"), in.RouterID); err != nil {
+				return 0, nil, err
+			}
+			return http.StatusCreated, nil, nil
 		}},
-		{Res: fips, Backend: FloatingIPs{Plugin: p}},
-		{Res: PortForwardingResource(), Sub: PortForwardings{Plugin: p}, Parent: fips, NoBulk: true},
-	}}, nil
+		{Pattern: "DELETE /v2.0/agents/{id}/l3-routers/{router}", Policy: "delete_l3-router", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
+			if err := p.RemoveRouter(ctx, r.Path("id"), r.Path("router")); err != nil {
+				return 0, nil, err
+			}
+			return http.StatusNoContent, nil, nil
+		}},
+	}
 }

@@ -166,6 +166,7 @@ func (p *Plugin) unlink(ctx context.Context, tx store.Tx, d resource.Doc) error 
 		return err
 	}
 	d["port_id"], d["fixed_ip_address"], d["router_id"] = nil, nil, nil
+	d["status"] = "DOWN"
 	return nil
 }
 

@@ -91,7 +91,10 @@ func (r Routers) AddInterface(ctx context.Context, id string, body []byte) (any,
 		}
 		d["interfaces"] = append(d["interfaces"].([]any), port["id"])
 		out = interfaceDoc(d, port, subs)
-		return r.core.SaveTx(ctx, tx, rec, d)
+		if err := r.core.SaveTx(ctx, tx, rec, d); err != nil {
+			return err
+		}
+		return r.placeTx(ctx, tx, d)
 	})
 	return out, err
 }

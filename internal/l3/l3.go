@@ -9,9 +9,11 @@ package l3
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"slices"
 
+	"muon/internal/agents"
 	"muon/internal/auth"
 	"muon/internal/fault"
 	"muon/internal/ml2"
@@ -32,12 +34,16 @@ type Plugin struct {
 	core *ml2.Plugin
 	// maxRoutes is Neutron's max_routes.
 	maxRoutes int
+	// agents are the L3 agents routers are scheduled on (nil: none).
+	agents *agents.Plugin
+	cfg    Config
+	log    *slog.Logger
 }
 
 // New builds the L3 plugin over the core plugin and subscribes to its
 // port and network deletions.
 func New(core *ml2.Plugin) *Plugin {
-	p := &Plugin{core: core, maxRoutes: 30}
+	p := &Plugin{core: core, maxRoutes: 30, cfg: DefaultConfig(), log: slog.New(slog.DiscardHandler)}
 	ev := core.Events()
 	ev.PortDelete.Subscribe(func(ctx context.Context, tx store.Tx, e ml2.PortEvent) error { return p.portDeleted(ctx, tx, e.Port) })
 	ev.NetworkDelete.Subscribe(func(ctx context.Context, tx store.Tx, e ml2.NetworkEvent) error {

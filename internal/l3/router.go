@@ -58,16 +58,18 @@ func (p *Plugin) createRouter(ctx context.Context, tx store.Tx, d resource.Doc) 
 	if err := tx.Insert(ctx, rec); err != nil {
 		return err
 	}
-	if len(gw) == 0 {
-		return nil
+	if len(gw) > 0 {
+		if err := p.setGateway(ctx, tx, d, gw); err != nil {
+			return err
+		}
+		if rec, err = record.New("router", d, "", false); err != nil {
+			return err
+		}
+		if err := tx.Update(ctx, rec); err != nil {
+			return err
+		}
 	}
-	if err := p.setGateway(ctx, tx, d, gw); err != nil {
-		return err
-	}
-	if rec, err = record.New("router", d, "", false); err != nil {
-		return err
-	}
-	return tx.Update(ctx, rec)
+	return p.placeTx(ctx, tx, d)
 }
 
 // setGateway gives a router a gateway port on an external network.
@@ -304,11 +306,13 @@ func (r Routers) Update(ctx context.Context, id string, patch resource.Doc, ifRe
 		if err := r.checkModes(d, patch); err != nil {
 			return err
 		}
+		gateway := false
 		if v, ok := patch["external_gateway_info"]; ok {
 			delete(patch, "external_gateway_info")
 			if err := r.updateGateway(ctx, tx, d, v); err != nil {
 				return err
 			}
+			gateway = true
 		}
 		if v, ok := patch["routes"]; ok {
 			delete(patch, "routes")
@@ -322,7 +326,10 @@ func (r Routers) Update(ctx context.Context, id string, patch resource.Doc, ifRe
 			d[k] = v
 		}
 		out = d
-		return r.save(ctx, tx, rec, d, before)
+		if err := r.save(ctx, tx, rec, d, before); err != nil || !gateway {
+			return err
+		}
+		return r.placeTx(ctx, tx, d)
 	})
 	return out, err
 }
@@ -380,6 +387,9 @@ func (r Routers) Delete(ctx context.Context, id string, ifRev int64) error {
 			return fault.Conflict("RouterInUse", "Router %s still has ports", id)
 		}
 		if err := r.clearGateway(ctx, tx, d); err != nil {
+			return err
+		}
+		if err := unhostTx(ctx, tx, id); err != nil {
 			return err
 		}
 		return tx.Delete(ctx, "router", id)

@@ -5,4 +5,5 @@ package all
 import (
 	_ "muon/internal/agent/dhcp"
 	_ "muon/internal/agent/l2"
+	_ "muon/internal/agent/l3"
 )

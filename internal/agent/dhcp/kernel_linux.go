@@ -5,22 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"muon/internal/agentapi"
-	"muon/internal/kernel"
 	"muon/internal/kernel/netns"
+	"muon/internal/kernel/nsdev"
 )
-
-// netnsDir is where named namespaces live (ip netns).
-const netnsDir = "/run/netns"
 
 // linuxKernel is the Kernel of this host: namespaces named prefix +
 // "qdhcp-<network>", devices marked with the agent's mark.
@@ -48,7 +43,7 @@ func (k *linuxKernel) Served(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, id := range ids {
-		if mine, err := k.ours(k.name(id)); err == nil && mine {
+		if mine, err := nsdev.Ours(k.name(id), k.mark()); err == nil && mine {
 			out = append(out, id)
 		}
 	}
@@ -57,262 +52,31 @@ func (k *linuxKernel) Served(ctx context.Context) ([]string, error) {
 
 // Present lists the networks with a namespace name of ours.
 func (k *linuxKernel) Present(ctx context.Context) ([]string, error) {
-	ents, err := os.ReadDir(netnsDir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range ents {
-		if id, ok := strings.CutPrefix(e.Name(), k.name("")); ok && id != "" {
-			out = append(out, id)
-		}
-	}
-	return out, nil
+	return nsdev.Present(k.name(""))
 }
 
-// ours tells whether a namespace holds a device with the agent's mark.
-func (k *linuxKernel) ours(name string) (bool, error) {
-	ns, err := netns.OpenNamed(name)
-	if err != nil {
-		return false, err
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return false, err
-	}
-	defer h.Close()
-	links, err := h.LinkList()
-	if err != nil {
-		return false, err
-	}
-	for _, l := range links {
-		if l.Attrs().Alias == k.mark() {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// EnsurePort makes or fixes the namespace and the DHCP port's pair.
+// EnsurePort makes or fixes the namespace and the DHCP port's pair. The
+// server's addresses are its at once (no duplicate detection), and the
+// namespace takes no router advertisements: it sends them.
 func (k *linuxKernel) EnsurePort(ctx context.Context, p Port) error {
-	mac, err := net.ParseMAC(p.MAC)
-	if err != nil {
-		return fmt.Errorf("dhcp port MAC: %w", err)
-	}
-	name := k.name(p.NetworkID)
-	fresh := false
-	if _, err := os.Stat(netnsDir + "/" + name); err != nil {
-		fresh = true
-	}
-	ns, err := netns.Ensure(name)
+	ns, err := nsdev.Open(k.name(p.NetworkID), k.mark())
 	if err != nil {
 		return err
 	}
 	defer ns.Close()
-	host, err := netlink.NewHandle()
-	if err != nil {
-		return err
-	}
-	defer host.Close()
-	inside, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return err
-	}
-	defer inside.Close()
-	mark := k.mark()
-	mtu := p.MTU
-	if mtu <= 0 {
-		mtu = 1500
-	}
-	dev, err := inside.LinkByName(p.Dev)
-	if err == nil && dev.Attrs().Alias != mark {
-		return &kernel.ForeignError{Name: name + "/" + p.Dev, Alias: dev.Attrs().Alias}
-	}
-	if err != nil {
-		if !fresh {
-			if mine, err := k.ours(name); err == nil && !mine && nonLoopback(inside) {
-				return fmt.Errorf("namespace %s exists and is not ours: left alone", name)
-			}
-		}
-		if old, err := host.LinkByName(p.Tap); err == nil {
-			if old.Attrs().Alias != mark {
-				return &kernel.ForeignError{Name: p.Tap, Alias: old.Attrs().Alias}
-			}
-			host.LinkDel(old)
-		}
-		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: p.Tap, MTU: mtu}, PeerName: p.Dev,
-			PeerHardwareAddr: mac, PeerMTU: uint32(mtu), PeerNamespace: netlink.NsFd(int(ns))}
-		if err := host.LinkAdd(veth); err != nil {
-			return fmt.Errorf("create %s <-> %s/%s: %w", p.Tap, name, p.Dev, err)
-		}
-		if dev, err = inside.LinkByName(p.Dev); err != nil {
-			return err
-		}
-		if err := inside.LinkSetAlias(dev, mark); err != nil {
-			return err
-		}
-		// The server's addresses are its at once (no duplicate
-		// detection), and the namespace takes no router advertisements:
-		// it sends them.
-		if err := netns.Do(ns, func() error {
-			return errors.Join(
-				sysctl("net/ipv6/conf/"+p.Dev+"/accept_dad", "0"),
-				sysctl("net/ipv6/conf/"+p.Dev+"/accept_ra", "0"))
-		}); err != nil {
-			return err
-		}
-	}
-	tap, err := host.LinkByName(p.Tap)
-	if err != nil {
-		return fmt.Errorf("%s: %w", p.Tap, err)
-	}
-	if tap.Attrs().Alias != mark {
-		if err := host.LinkSetAlias(tap, mark); err != nil {
-			return err
-		}
-	}
-	if tap.Attrs().MTU != mtu {
-		if err := host.LinkSetMTU(tap, mtu); err != nil {
-			return err
-		}
-	}
-	if err := host.LinkSetUp(tap); err != nil {
-		return err
-	}
-	if dev.Attrs().HardwareAddr.String() != mac.String() {
-		if err := inside.LinkSetHardwareAddr(dev, mac); err != nil {
-			return err
-		}
-	}
-	if dev.Attrs().MTU != mtu {
-		if err := inside.LinkSetMTU(dev, mtu); err != nil {
-			return err
-		}
-	}
-	if err := syncAddrs(inside, dev, append(slices.Clone(p.Addrs), MetadataIP+"/32")); err != nil {
-		return err
-	}
-	if lo, err := inside.LinkByName("lo"); err == nil {
-		inside.LinkSetUp(lo)
-	}
-	return inside.LinkSetUp(dev)
-}
-
-func nonLoopback(h *netlink.Handle) bool {
-	links, err := h.LinkList()
-	if err != nil {
-		return true
-	}
-	for _, l := range links {
-		if l.Attrs().Name != "lo" {
-			return true
-		}
-	}
-	return false
-}
-
-// syncAddrs makes a device's global addresses the wanted ones (link-local
-// ones stay).
-func syncAddrs(h *netlink.Handle, dev netlink.Link, want []string) error {
-	have, err := h.AddrList(dev, netlink.FAMILY_ALL)
-	if err != nil {
-		return err
-	}
-	wanted := map[string]bool{}
-	for _, w := range want {
-		if pf, err := netip.ParsePrefix(w); err == nil {
-			wanted[pf.String()] = true
-		}
-	}
-	present := map[string]bool{}
-	var errs []error
-	for _, a := range have {
-		if a.IP.IsLinkLocalUnicast() && a.IP.To4() == nil {
-			continue
-		}
-		pf, ok := prefixOf(a.IPNet)
-		if !ok {
-			continue
-		}
-		if !wanted[pf.String()] {
-			errs = append(errs, h.AddrDel(dev, &a))
-			continue
-		}
-		present[pf.String()] = true
-	}
-	for w := range wanted {
-		if present[w] {
-			continue
-		}
-		addr, err := netlink.ParseAddr(w)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if addr.IP.To4() == nil {
-			addr.Flags |= unix.IFA_F_NODAD
-		}
-		if err := h.AddrAdd(dev, addr); err != nil && !errors.Is(err, unix.EEXIST) {
-			errs = append(errs, fmt.Errorf("add %s: %w", w, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
-	a, ok := netip.AddrFromSlice(n.IP)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	ones, _ := n.Mask.Size()
-	return netip.PrefixFrom(a.Unmap(), ones), true
-}
-
-// sysctl writes a value under /proc/sys of the calling thread's
-// namespace.
-func sysctl(path, value string) error {
-	err := os.WriteFile("/proc/sys/"+path, []byte(value), 0o644)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // no IPv6 here
-	}
+	_, err = ns.EnsurePair(nsdev.Pair{Tap: p.Tap, Dev: p.Dev, MAC: p.MAC, MTU: p.MTU,
+		Addrs: append(slices.Clone(p.Addrs), MetadataIP+"/32"),
+		Sysctls: map[string]string{
+			"net/ipv6/conf/" + p.Dev + "/accept_dad": "0",
+			"net/ipv6/conf/" + p.Dev + "/accept_ra":  "0",
+		}})
 	return err
 }
 
 // Remove deletes the network's namespace if it is ours (its devices go
 // with it; the host side of the pair with its peer).
 func (k *linuxKernel) Remove(ctx context.Context, networkID string) error {
-	name := k.name(networkID)
-	mine, err := k.ours(name)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if !mine {
-		return fmt.Errorf("namespace %s is not ours: left alone", name)
-	}
-	ns, err := netns.OpenNamed(name)
-	if err != nil {
-		return err
-	}
-	inside, err := netlink.NewHandleAt(ns)
-	ns.Close()
-	if err != nil {
-		return err
-	}
-	links, _ := inside.LinkList()
-	for _, l := range links {
-		if l.Attrs().Alias == k.mark() {
-			inside.LinkDel(l)
-		}
-	}
-	inside.Close()
-	return netns.DeleteNamed(name)
+	return nsdev.Remove(k.name(networkID), k.mark())
 }
 
 // Listen opens the network's sockets inside its namespace: DHCPv4 on
@@ -370,7 +134,7 @@ func (k *linuxKernel) portDevice() (*net.Interface, error) {
 		return nil, err
 	}
 	for _, l := range links {
-		if l.Attrs().Alias == k.mark() {
+		if l.Attrs().Alias == k.mark() && l.Attrs().Name != "lo" {
 			return net.InterfaceByIndex(l.Attrs().Index)
 		}
 	}

@@ -1,0 +1,353 @@
+package l3
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/conntrack"
+	"golang.org/x/sys/unix"
+
+	"muon/internal/kernel/nsdev"
+)
+
+// A router's NAT is one table in its namespace:
+//
+//	table ip muon {
+//	  map fip_dnat { type ipv4_addr : ipv4_addr }          floating -> fixed
+//	  map fip_snat { type ipv4_addr : ipv4_addr }          fixed -> floating
+//	  map forwards { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service }
+//	  chain prerouting { type nat hook prerouting priority dstnat
+//	    dnat to ip daddr . meta l4proto . th dport map @forwards
+//	    dnat to ip daddr map @fip_dnat }
+//	  chain postrouting { type nat hook postrouting priority srcnat
+//	    oifname GW snat to ip saddr map @fip_snat
+//	    iifname != GW ct status dnat snat to GWIP     (instances reaching a floating IP)
+//	    oifname GW snat to GWIP }                      (enable_snat)
+//	}
+//
+// Its rules change only with the gateway; a floating IP or a port
+// forwarding is elements of the maps, added and removed in one
+// transaction with whatever else changed.
+const (
+	tableName   = "muon"
+	setDNAT     = "fip_dnat"
+	setSNAT     = "fip_snat"
+	setForwards = "forwards"
+)
+
+var (
+	forwardKey  = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
+	forwardData = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
+)
+
+// removal is a mapping taken away, whose connections go with it: every
+// one of an address (proto 0), or those to its ports lo..hi.
+type removal struct {
+	addr   netip.Addr
+	proto  uint8
+	lo, hi uint16
+}
+
+func protoNumber(p string) uint8 {
+	switch p {
+	case "tcp":
+		return unix.IPPROTO_TCP
+	case "udp":
+		return unix.IPPROTO_UDP
+	case "sctp":
+		return unix.IPPROTO_SCTP
+	}
+	return 0
+}
+
+// wanted is the elements of each map for a spec.
+func wanted(s Spec) map[string]map[string]string {
+	out := map[string]map[string]string{setDNAT: {}, setSNAT: {}, setForwards: {}}
+	for fip, fixed := range s.FloatingIPs {
+		f, err1 := netip.ParseAddr(fip)
+		x, err2 := netip.ParseAddr(fixed)
+		if err1 != nil || err2 != nil || !f.Is4() || !x.Is4() {
+			continue
+		}
+		fb, xb := f.As4(), x.As4()
+		out[setDNAT][string(fb[:])] = string(xb[:])
+		out[setSNAT][string(xb[:])] = string(fb[:])
+	}
+	for _, fw := range s.Forwards {
+		f, err1 := netip.ParseAddr(fw.FloatingIP)
+		in, err2 := netip.ParseAddr(fw.InternalIP)
+		proto := protoNumber(fw.Protocol)
+		if err1 != nil || err2 != nil || !f.Is4() || !in.Is4() || proto == 0 {
+			continue
+		}
+		fb, ib := f.As4(), in.As4()
+		for p := fw.ExternalPort; p <= fw.ExternalEnd && p <= 65535; p++ {
+			to := fw.InternalPort
+			if fw.InternalEnd > fw.InternalPort {
+				to += p - fw.ExternalPort
+			}
+			key := make([]byte, 12)
+			copy(key, fb[:])
+			key[4] = proto
+			binary.BigEndian.PutUint16(key[8:], uint16(p))
+			val := make([]byte, 8)
+			copy(val, ib[:])
+			binary.BigEndian.PutUint16(val[4:], uint16(to))
+			out[setForwards][string(key)] = string(val)
+		}
+	}
+	return out
+}
+
+// rulesOf names the rules a spec needs; the first rule carries it.
+func rulesOf(s Spec) string {
+	if s.Gateway == "" {
+		return ""
+	}
+	return fmt.Sprintf("muon-nat v1 gateway=%s ip=%s snat=%v", s.Gateway, s.GatewayIP, s.SNAT)
+}
+
+// nat makes the router's table as the spec says, in one transaction;
+// last, when set, is what the kernel holds. It returns what the table
+// holds now and the mappings it took away.
+func (k *linuxKernel) nat(ns *nsdev.NS, s Spec, last *made) (map[string]map[string]string, string, []removal, error) {
+	want, rules := wanted(s), rulesOf(s)
+	if last != nil && last.rules == rules && last.elems != nil && equalElems(last.elems, want) {
+		return last.elems, rules, nil, nil
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns.Handle)))
+	if err != nil {
+		return nil, "", nil, err
+	}
+	var have map[string]map[string]string
+	haveRules := ""
+	table := &nftables.Table{Name: tableName, Family: nftables.TableFamilyIPv4}
+	sets := map[string]*nftables.Set{}
+	exists := false
+	if last != nil && last.elems != nil {
+		have, haveRules, exists = last.elems, last.rules, last.rules != ""
+	} else {
+		have = map[string]map[string]string{}
+		if t, err := c.ListTableOfFamily(tableName, nftables.TableFamilyIPv4); err == nil {
+			exists, table = true, t
+			for _, name := range []string{setDNAT, setSNAT, setForwards} {
+				set, err := c.GetSetByName(table, name)
+				if err != nil {
+					continue
+				}
+				sets[name] = set
+				els, err := c.GetSetElements(set)
+				if err != nil {
+					return nil, "", nil, err
+				}
+				have[name] = map[string]string{}
+				for _, e := range els {
+					have[name][string(e.Key)] = string(e.Val)
+				}
+			}
+			if rs, err := c.GetRules(table, &nftables.Chain{Name: "postrouting", Table: table}); err == nil && len(rs) > 0 {
+				haveRules = string(rs[0].UserData)
+			}
+		}
+	}
+	removed := removals(have, want)
+	if rules == "" {
+		// No gateway: no NAT.
+		if exists {
+			c.DelTable(table)
+			if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+				return nil, "", nil, fmt.Errorf("nftables: %w", err)
+			}
+		}
+		return nil, "", removed, nil
+	}
+	rebuild := !exists || haveRules != rules || len(sets) < 3 && last == nil
+	if rebuild {
+		c.AddTable(table)
+		for _, def := range []*nftables.Set{
+			{Table: table, Name: setDNAT, IsMap: true, KeyType: nftables.TypeIPAddr, DataType: nftables.TypeIPAddr},
+			{Table: table, Name: setSNAT, IsMap: true, KeyType: nftables.TypeIPAddr, DataType: nftables.TypeIPAddr},
+			{Table: table, Name: setForwards, IsMap: true, Concatenation: true, KeyType: forwardKey, DataType: forwardData},
+		} {
+			if sets[def.Name] == nil {
+				if err := c.AddSet(def, nil); err != nil {
+					return nil, "", nil, err
+				}
+				sets[def.Name] = def
+				if have[def.Name] == nil {
+					have[def.Name] = map[string]string{}
+				}
+			}
+		}
+		pre := c.AddChain(&nftables.Chain{Name: "prerouting", Table: table, Type: nftables.ChainTypeNAT,
+			Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest})
+		post := c.AddChain(&nftables.Chain{Name: "postrouting", Table: table, Type: nftables.ChainTypeNAT,
+			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
+		if exists {
+			c.FlushChain(pre)
+			c.FlushChain(post)
+		}
+		addRules(c, pre, post, sets, s, rules)
+	} else if len(sets) < 3 {
+		for _, name := range []string{setDNAT, setSNAT, setForwards} {
+			if sets[name] == nil {
+				sets[name] = &nftables.Set{Table: table, Name: name, IsMap: true}
+			}
+		}
+	}
+	for _, name := range []string{setDNAT, setSNAT, setForwards} {
+		set := sets[name]
+		if name == setForwards {
+			set.KeyType, set.DataType, set.Concatenation = forwardKey, forwardData, true
+		} else {
+			set.KeyType, set.DataType = nftables.TypeIPAddr, nftables.TypeIPAddr
+		}
+		set.IsMap = true
+		var dels, adds []nftables.SetElement
+		for key, val := range have[name] {
+			if w, ok := want[name][key]; !ok || w != val {
+				dels = append(dels, nftables.SetElement{Key: []byte(key)})
+			}
+		}
+		for key, val := range want[name] {
+			if h, ok := have[name][key]; !ok || h != val {
+				adds = append(adds, nftables.SetElement{Key: []byte(key), Val: []byte(val)})
+			}
+		}
+		for chunk := range slices.Chunk(dels, 4096) {
+			if err := c.SetDeleteElements(set, chunk); err != nil {
+				return nil, "", nil, err
+			}
+		}
+		for chunk := range slices.Chunk(adds, 4096) {
+			if err := c.SetAddElements(set, chunk); err != nil {
+				return nil, "", nil, err
+			}
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return nil, "", nil, fmt.Errorf("nftables: %w", err)
+	}
+	return want, rules, removed, nil
+}
+
+func equalElems(a, b map[string]map[string]string) bool {
+	for _, name := range []string{setDNAT, setSNAT, setForwards} {
+		if len(a[name]) != len(b[name]) {
+			return false
+		}
+		for k, v := range a[name] {
+			if w, ok := b[name][k]; !ok || w != v {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// removals are the mappings of have that want changes or drops: a
+// floating IP's (all its connections) and a forward's (those to its
+// port).
+func removals(have, want map[string]map[string]string) []removal {
+	var out []removal
+	for key, val := range have[setDNAT] {
+		if w, ok := want[setDNAT][key]; !ok || w != val {
+			out = append(out, removal{addr: netip.AddrFrom4([4]byte([]byte(key)))})
+		}
+	}
+	for key, val := range have[setForwards] {
+		if w, ok := want[setForwards][key]; (!ok || w != val) && len(key) == 12 {
+			p := binary.BigEndian.Uint16([]byte(key)[8:])
+			out = append(out, removal{addr: netip.AddrFrom4([4]byte([]byte(key)[:4])), proto: key[4], lo: p, hi: p})
+		}
+	}
+	return out
+}
+
+func ifname(n string) []byte {
+	b := make([]byte, 16)
+	copy(b, n)
+	return b
+}
+
+func addRules(c *nftables.Conn, pre, post *nftables.Chain, sets map[string]*nftables.Set, s Spec, tag string) {
+	gwip, _ := netip.ParseAddr(s.GatewayIP)
+	gw := gwip.As4()
+	c.AddRule(&nftables.Rule{Table: pre.Table, Chain: pre, Exprs: []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 9},
+		&expr.Payload{DestRegister: 10, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: 1, SetName: setForwards, SetID: sets[setForwards].ID, DestRegister: 1, IsDestRegSet: true},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 9, Specified: true},
+	}})
+	c.AddRule(&nftables.Rule{Table: pre.Table, Chain: pre, Exprs: []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Lookup{SourceRegister: 1, SetName: setDNAT, SetID: sets[setDNAT].ID, DestRegister: 1, IsDestRegSet: true},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1},
+	}})
+	c.AddRule(&nftables.Rule{Table: post.Table, Chain: post, UserData: []byte(tag), Exprs: []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(s.Gateway)},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Lookup{SourceRegister: 1, SetName: setSNAT, SetID: sets[setSNAT].ID, DestRegister: 1, IsDestRegSet: true},
+		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1},
+	}})
+	if !gwip.Is4() {
+		return
+	}
+	c.AddRule(&nftables.Rule{Table: post.Table, Chain: post, Exprs: []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname(s.Gateway)},
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(uint32(conntrack.StatusDstNAT)), Xor: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Immediate{Register: 1, Data: gw[:]},
+		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1},
+	}})
+	if s.SNAT {
+		c.AddRule(&nftables.Rule{Table: post.Table, Chain: post, Exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(s.Gateway)},
+			&expr.Immediate{Register: 1, Data: gw[:]},
+			&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1},
+		}})
+	}
+}
+
+// forget deletes the connections of mappings taken away, so that a
+// flow through a floating IP that went does not live on in conntrack.
+func forget(ns *nsdev.NS, rs []removal) {
+	c, err := conntrack.Dial(&netlink.Config{NetNS: int(ns.Handle)})
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	flows, err := c.Dump(nil)
+	if err != nil {
+		return
+	}
+	for _, f := range flows {
+		for _, r := range rs {
+			o, rp := f.TupleOrig, f.TupleReply
+			hit := false
+			if r.proto == 0 {
+				hit = o.IP.DestinationAddress == r.addr || rp.IP.DestinationAddress == r.addr
+			} else {
+				hit = o.IP.DestinationAddress == r.addr && o.Proto.Protocol == r.proto &&
+					o.Proto.DestinationPort >= r.lo && o.Proto.DestinationPort <= r.hi
+			}
+			if hit {
+				c.Delete(f)
+				break
+			}
+		}
+	}
+}
