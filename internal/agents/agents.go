@@ -84,6 +84,8 @@ type Plugin struct {
 	// downTime is cfg.DownTime as a duration.
 	downTime time.Duration
 	now      func() time.Time
+	// started is when this server began to hear heartbeats.
+	started time.Time
 }
 
 // New builds the agents plugin.
@@ -98,7 +100,7 @@ func New(cfg Config, st store.Store, core *ml2.Plugin, log *slog.Logger) (*Plugi
 	if cfg.DownTime < cfg.ReportInterval {
 		return nil, fmt.Errorf("agents: agent_down_time %d s is shorter than the report interval %d s", cfg.DownTime, cfg.ReportInterval)
 	}
-	return &Plugin{st: st, core: core, log: log, cfg: cfg, downTime: time.Duration(cfg.DownTime) * time.Second, now: time.Now}, nil
+	return &Plugin{st: st, core: core, log: log, cfg: cfg, downTime: time.Duration(cfg.DownTime) * time.Second, now: time.Now, started: time.Now()}, nil
 }
 
 // timeFormat is how Neutron shows agents' times.
@@ -500,3 +502,9 @@ func (p *Plugin) ReadAgent(ctx context.Context, tx store.Tx, id string) (Info, b
 
 // DownTime is how long an agent stays alive without a heartbeat.
 func (p *Plugin) DownTime() time.Duration { return p.downTime }
+
+// Settled tells whether this server has run long enough (twice
+// agent_down_time, as Neutron's wait_down_agents) for an agent that
+// reads dead to be dead: just after a restart of the server, every agent
+// reads dead until its next heartbeat, and nothing should move for it.
+func (p *Plugin) Settled() bool { return p.now().Sub(p.started) >= 2*p.downTime }

@@ -391,22 +391,18 @@ func (p *Plugin) Reconcile(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		perNet := map[string]int{}
-		for _, h := range hs {
-			perNet[h.NetworkID]++
-		}
 		for _, h := range hs {
 			a, exists := byID[h.AgentID]
 			gone := !exists
-			// Dead, and another live agent could take it.
-			dead := exists && !a.Alive && p.cfg.Failover && usable > perNet[h.NetworkID]-1
+			// Dead (for long enough that this server would have heard
+			// from it), and a live agent serves it or could.
+			dead := exists && !a.Alive && p.cfg.Failover && p.agents.Settled() && usable > 0
 			if !gone && !dead {
 				continue
 			}
 			if err := p.unhostTx(ctx, tx, h); err != nil {
 				return err
 			}
-			perNet[h.NetworkID]--
 			moved = append(moved, h.NetworkID)
 			p.log.InfoContext(ctx, "network taken from a DHCP agent", "network", h.NetworkID, "agent", h.AgentID, "host", h.Host, "deleted", gone)
 		}

@@ -208,7 +208,7 @@ func (p *Plugin) Reconcile(ctx context.Context) error {
 		for _, h := range hs {
 			hosted[h.RouterID] = true
 			a, exists := byID[h.AgentID]
-			if !exists || p.cfg.Failover && !a.Alive && usable > 0 {
+			if !exists || p.cfg.Failover && !a.Alive && usable > 0 && p.agents.Settled() {
 				todo = append(todo, h.RouterID)
 			}
 		}
@@ -261,7 +261,7 @@ func (p *Plugin) rescheduleTx(ctx context.Context, tx store.Tx, routerID string)
 	if err != nil {
 		return err
 	}
-	if ok && (a.Alive || !p.cfg.Failover) {
+	if ok && (a.Alive || !p.cfg.Failover || !p.agents.Settled()) {
 		return nil // hosted as it should be
 	}
 	nh, found, err := p.pick(ctx, tx, routerID, h.AgentID)

@@ -19,11 +19,11 @@ import (
 // nsLab is a few named namespaces for a router test: the agent's host,
 // an outside host on the external bridge, instances on the tenant one.
 type nsLab struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 }
 
-func newNSLab(t *testing.T) *nsLab {
+func newNSLab(t testing.TB) *nsLab {
 	netnstest.NeedRoot(t)
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("no ip command")
