@@ -283,9 +283,13 @@ func (l *lab) waitLog(name string, d time.Duration, re *regexp.Regexp) string {
 
 // iperf measures TCP throughput (bits/s) from namespace cli to an
 // iperf3 server at addr in namespace srv.
-func (l *lab) iperf(srv, cli, addr string) float64 {
+func (l *lab) iperf(srv, cli, addr string) float64 { return l.iperfVia(srv, cli, addr, addr) }
+
+// iperfVia is iperf with the server bound to bind and the client dialing
+// addr (a floating IP in front of bind).
+func (l *lab) iperfVia(srv, cli, bind, addr string) float64 {
 	l.t.Helper()
-	s := exec.Command("ip", "netns", "exec", srv, "iperf3", "-s", "-1", "-B", addr)
+	s := exec.Command("ip", "netns", "exec", srv, "iperf3", "-s", "-1", "-B", bind)
 	if err := s.Start(); err != nil {
 		l.t.Fatal(err)
 	}

@@ -23,7 +23,9 @@ type routerLab struct {
 	extNet, extSub string
 }
 
-func newRouterLab(t *testing.T) *routerLab {
+// newRouterLab builds the lab and starts it; extra is appended to the
+// server's configuration.
+func newRouterLab(t testing.TB, extra ...string) *routerLab {
 	l := &routerLab{lab: newLab(t)}
 	for i := 1; i <= 3; i++ {
 		l.addHost(i)
@@ -52,7 +54,7 @@ func newRouterLab(t *testing.T) *routerLab {
 	})
 	// The routers' namespaces must be the test's to look into.
 	l.nsenter = true
-	l.startServer()
+	l.startServer(extra...)
 	l.startAgent(1, "--l3-agent-mode", "legacy", "--interface-mappings", "public:ext0")
 	l.startAgent(2)
 	l.startAgent(3)

@@ -22,6 +22,7 @@ type Kernel interface {
 	// Ensure makes the router's namespace as spec says, changing only
 	// what differs: devices, addresses, routes and NAT (one nftables
 	// transaction), announcing floating IPs it adds (gratuitous ARP).
+	// It may keep spec: the caller does not change it after.
 	Ensure(ctx context.Context, spec Spec) error
 	// Remove deletes a router's namespace, with its devices, if ours.
 	Remove(ctx context.Context, routerID string) error

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/netip"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -38,19 +36,19 @@ type linuxKernel struct {
 	// made is what Ensure last made of each router, trusted for
 	// recheck: a change is then only its difference.
 	made map[string]*made
+	arp  map[string]*arpSocket
 }
 
 type made struct {
 	at    time.Time
 	spec  Spec
 	rules string
-	elems map[string]map[string]string // set -> key -> value
 }
 
 // NewKernel is the host's Kernel. Namespaces are named prefix + Neutron's
 // "qrouter-<router id>"; mark tells the agent's device mark.
 func NewKernel(prefix string, mark func() string) Kernel {
-	return &linuxKernel{prefix: prefix, mark: mark, made: map[string]*made{}}
+	return &linuxKernel{prefix: prefix, mark: mark, made: map[string]*made{}, arp: map[string]*arpSocket{}}
 }
 
 func (k *linuxKernel) name(routerID string) string {
@@ -111,9 +109,6 @@ func (k *linuxKernel) Ensure(ctx context.Context, s Spec) error {
 		for _, p := range s.Ports {
 			want[p.Dev] = true
 			np := nsdev.Pair{Tap: p.Tap, Dev: p.Dev, MAC: p.MAC, MTU: p.MTU, Addrs: p.Addrs}
-			if p.Dev == s.Gateway {
-				np.Addrs = nil // with the floating IPs, below
-			}
 			if _, err := ns.EnsurePair(np); err != nil {
 				return err
 			}
@@ -132,7 +127,7 @@ func (k *linuxKernel) Ensure(ctx context.Context, s Spec) error {
 	}
 	var added []netip.Addr
 	if s.Gateway != "" {
-		if added, err = k.gatewayAddrs(ns, s, last); err != nil {
+		if added, err = floatingRoutes(ns, s, last); err != nil {
 			return err
 		}
 	}
@@ -142,12 +137,12 @@ func (k *linuxKernel) Ensure(ctx context.Context, s Spec) error {
 			return err
 		}
 	}
-	elems, rules, removed, err := k.nat(ns, s, last)
+	rules, removed, err := k.nat(ns, s, last)
 	if err != nil {
 		return err
 	}
 	if len(added) > 0 {
-		if err := announce(ns, s.Gateway, added); err != nil {
+		if err := k.announce(ns, s.RouterID, s.Gateway, added); err != nil {
 			return fmt.Errorf("gratuitous ARP: %w", err)
 		}
 	}
@@ -158,10 +153,8 @@ func (k *linuxKernel) Ensure(ctx context.Context, s Spec) error {
 	if last != nil {
 		at = last.at // still read back every recheck
 	}
-	spec := s
-	spec.FloatingIPs = maps.Clone(s.FloatingIPs)
 	k.mu.Lock()
-	k.made[s.RouterID] = &made{at: at, spec: spec, rules: rules, elems: elems}
+	k.made[s.RouterID] = &made{at: at, spec: s, rules: rules}
 	k.mu.Unlock()
 	return nil
 }
@@ -170,73 +163,82 @@ func pairEqual(a, b Pair) bool {
 	return a.Tap == b.Tap && a.Dev == b.Dev && a.MAC == b.MAC && a.MTU == b.MTU && slices.Equal(a.Addrs, b.Addrs)
 }
 
-// gatewayAddrs makes the gateway's addresses its port's and the
-// floating IPs (as /32s); it tells the floating IPs it added.
-func (k *linuxKernel) gatewayAddrs(ns *nsdev.NS, s Spec, last *made) ([]netip.Addr, error) {
-	want := map[netip.Prefix]bool{}
-	for _, a := range s.Ports[0].Addrs {
-		if p, err := netip.ParsePrefix(a); err == nil {
-			want[p] = true
-		}
-	}
-	for fip := range s.FloatingIPs {
-		if a, err := netip.ParseAddr(fip); err == nil {
-			want[netip.PrefixFrom(a, a.BitLen())] = true
-		}
-	}
+// floatingRoutes makes the floating IPs the router's own: a local route
+// each (table local, on the gateway), so that it answers ARP for them
+// and takes their packets; it tells those it added. Addresses would do
+// the same, but a device's addresses are a list the kernel walks for
+// each one added: 10,000 took 1.3 s, as routes they take a fraction.
+func floatingRoutes(ns *nsdev.NS, s Spec, last *made) ([]netip.Addr, error) {
 	dev, err := ns.Inside.LinkByName(s.Gateway)
 	if err != nil {
 		return nil, err
 	}
-	have := map[netip.Prefix]bool{}
+	// want are the routes to add, have those to remove.
+	want := map[netip.Addr]bool{}
+	have := map[netip.Addr]*netlink.Route{}
+	var errs []error
 	if last != nil && last.spec.Gateway == s.Gateway {
+		// Only what differs from the last Ensure.
 		for fip := range last.spec.FloatingIPs {
-			if a, err := netip.ParseAddr(fip); err == nil {
-				have[netip.PrefixFrom(a, a.BitLen())] = true
+			if _, ok := s.FloatingIPs[fip]; !ok {
+				if a, err := netip.ParseAddr(fip); err == nil {
+					have[a] = localRoute(a, dev.Attrs().Index)
+				}
 			}
 		}
-		for _, a := range last.spec.Ports[0].Addrs {
-			if p, err := netip.ParsePrefix(a); err == nil {
-				have[p] = true
+		for fip := range s.FloatingIPs {
+			if _, ok := last.spec.FloatingIPs[fip]; !ok {
+				if a, err := netip.ParseAddr(fip); err == nil {
+					want[a] = true
+				}
 			}
 		}
 	} else {
-		list, err := ns.Inside.AddrList(dev, netlink.FAMILY_ALL)
+		for fip := range s.FloatingIPs {
+			if a, err := netip.ParseAddr(fip); err == nil {
+				want[a] = true
+			}
+		}
+		list, err := ns.Inside.RouteListFiltered(netlink.FAMILY_ALL,
+			&netlink.Route{Table: unix.RT_TABLE_LOCAL, Protocol: routeProto}, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
 		if err != nil {
 			return nil, err
 		}
-		for _, a := range list {
-			if a.IP.IsLinkLocalUnicast() && a.IP.To4() == nil {
+		for i := range list {
+			if list[i].Dst == nil {
 				continue
 			}
-			if p, ok := nsdev.PrefixOf(a.IPNet); ok {
-				have[p] = true
+			p, ok := nsdev.PrefixOf(list[i].Dst)
+			if ok && list[i].LinkIndex == dev.Attrs().Index && want[p.Addr()] {
+				delete(want, p.Addr()) // in place
+				continue
+			}
+			if err := ns.Inside.RouteDel(&list[i]); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("remove a stale floating IP: %w", err))
 			}
 		}
 	}
-	var errs []error
-	for p := range have {
-		if !want[p] {
-			addr := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
-			if err := ns.Inside.AddrDel(dev, addr); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
-				errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
-			}
+	for a, r := range have {
+		if err := ns.Inside.RouteDel(r); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("remove floating IP %s: %w", a, err))
 		}
 	}
 	var added []netip.Addr
-	for p := range want {
-		if have[p] {
+	for a := range want {
+		if err := ns.Inside.RouteAdd(localRoute(a, dev.Attrs().Index)); err != nil && !errors.Is(err, unix.EEXIST) {
+			errs = append(errs, fmt.Errorf("floating IP %s: %w", a, err))
 			continue
 		}
-		if err := nsdev.AddAddr(ns.Inside, dev, p.String()); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if p.Addr().Is4() {
-			added = append(added, p.Addr())
+		if a.Is4() {
+			added = append(added, a)
 		}
 	}
 	return added, errors.Join(errs...)
+}
+
+func localRoute(a netip.Addr, link int) *netlink.Route {
+	return &netlink.Route{Dst: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(a.BitLen(), a.BitLen())}, LinkIndex: link,
+		Table: unix.RT_TABLE_LOCAL, Type: unix.RTN_LOCAL, Scope: netlink.SCOPE_HOST, Protocol: routeProto}
 }
 
 // syncRoutes makes the namespace's routes of ours the default routes
@@ -306,28 +308,65 @@ func syncRoutes(h *netlink.Handle, s Spec) error {
 	return errors.Join(errs...)
 }
 
-// announce sends a gratuitous ARP for each address from the device.
-func announce(ns *nsdev.NS, dev string, addrs []netip.Addr) error {
-	return netns.Do(ns.Handle, func() error {
-		ifi, err := net.InterfaceByName(dev)
-		if err != nil {
-			return err
-		}
-		c, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, nil)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		bcast := &packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
-		var errs []error
-		for _, a := range addrs {
-			if _, err := c.WriteTo(garp(ifi.HardwareAddr, a), bcast); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
-	})
+// arpSocket is a router's packet socket for gratuitous ARP on its
+// gateway, kept open: closing a packet socket waits for an RCU grace
+// period (10-20 ms), which a floating IP's association should not.
+type arpSocket struct {
+	fd      int
+	dev     string
+	ifindex int
+	mac     net.HardwareAddr
 }
+
+// announce sends a gratuitous ARP for each address from the gateway.
+func (k *linuxKernel) announce(ns *nsdev.NS, id, dev string, addrs []netip.Addr) error {
+	k.mu.Lock()
+	sock := k.arp[id]
+	k.mu.Unlock()
+	if sock == nil || sock.dev != dev {
+		if sock != nil {
+			unix.Close(sock.fd)
+		}
+		sock = &arpSocket{dev: dev}
+		if err := netns.Do(ns.Handle, func() error {
+			ifi, err := net.InterfaceByName(dev)
+			if err != nil {
+				return err
+			}
+			sock.ifindex, sock.mac = ifi.Index, ifi.HardwareAddr
+			// Protocol 0: it receives nothing.
+			sock.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+			return err
+		}); err != nil {
+			return err
+		}
+		k.mu.Lock()
+		k.arp[id] = sock
+		k.mu.Unlock()
+	}
+	to := &unix.SockaddrLinklayer{Ifindex: sock.ifindex, Halen: 6, Protocol: htons(unix.ETH_P_ARP),
+		Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+	var errs []error
+	for _, a := range addrs {
+		if err := unix.Sendto(sock.fd, garp(sock.mac, a), 0, to); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// closeARP closes a router's ARP socket.
+func (k *linuxKernel) closeARP(id string) {
+	k.mu.Lock()
+	sock := k.arp[id]
+	delete(k.arp, id)
+	k.mu.Unlock()
+	if sock != nil {
+		unix.Close(sock.fd)
+	}
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // garp is an Ethernet frame with a gratuitous ARP request for ip.
 func garp(mac net.HardwareAddr, ip netip.Addr) []byte {
@@ -349,5 +388,6 @@ func (k *linuxKernel) Remove(ctx context.Context, routerID string) error {
 	k.mu.Lock()
 	delete(k.made, routerID)
 	k.mu.Unlock()
+	k.closeARP(routerID)
 	return nsdev.Remove(k.name(routerID), k.mark())
 }

@@ -68,17 +68,10 @@ func protoNumber(p string) uint8 {
 }
 
 // wanted is the elements of each map for a spec.
-func wanted(s Spec) map[string]map[string]string {
-	out := map[string]map[string]string{setDNAT: {}, setSNAT: {}, setForwards: {}}
+func wanted(s Spec) elems {
+	out := newElems()
 	for fip, fixed := range s.FloatingIPs {
-		f, err1 := netip.ParseAddr(fip)
-		x, err2 := netip.ParseAddr(fixed)
-		if err1 != nil || err2 != nil || !f.Is4() || !x.Is4() {
-			continue
-		}
-		fb, xb := f.As4(), x.As4()
-		out[setDNAT][string(fb[:])] = string(xb[:])
-		out[setSNAT][string(xb[:])] = string(fb[:])
+		fipElems(out, fip, fixed)
 	}
 	for _, fw := range s.Forwards {
 		f, err1 := netip.ParseAddr(fw.FloatingIP)
@@ -114,27 +107,92 @@ func rulesOf(s Spec) string {
 	return fmt.Sprintf("muon-nat v1 gateway=%s ip=%s snat=%v", s.Gateway, s.GatewayIP, s.SNAT)
 }
 
-// nat makes the router's table as the spec says, in one transaction;
-// last, when set, is what the kernel holds. It returns what the table
-// holds now and the mappings it took away.
-func (k *linuxKernel) nat(ns *nsdev.NS, s Spec, last *made) (map[string]map[string]string, string, []removal, error) {
-	want, rules := wanted(s), rulesOf(s)
-	if last != nil && last.rules == rules && last.elems != nil && equalElems(last.elems, want) {
-		return last.elems, rules, nil, nil
+// elems are map elements by set, key -> value (the values of deletions
+// unused).
+type elems map[string]map[string]string
+
+func newElems() elems { return elems{setDNAT: {}, setSNAT: {}, setForwards: {}} }
+
+// fipElems adds a floating IP's two elements to e.
+func fipElems(e elems, fip, fixed string) {
+	f, err1 := netip.ParseAddr(fip)
+	x, err2 := netip.ParseAddr(fixed)
+	if err1 != nil || err2 != nil || !f.Is4() || !x.Is4() {
+		return
 	}
-	c, err := nftables.New(nftables.WithNetNSFd(int(ns.Handle)))
+	fb, xb := f.As4(), x.As4()
+	e[setDNAT][string(fb[:])] = string(xb[:])
+	e[setSNAT][string(xb[:])] = string(fb[:])
+}
+
+// delta is what turns have into want: the elements to delete and add
+// (a changed value is both).
+func delta(have, want elems) (dels, adds elems) {
+	dels, adds = newElems(), newElems()
+	for _, name := range []string{setDNAT, setSNAT, setForwards} {
+		for k, v := range have[name] {
+			if w, ok := want[name][k]; !ok || w != v {
+				dels[name][k] = v
+			}
+		}
+		for k, v := range want[name] {
+			if h, ok := have[name][k]; !ok || h != v {
+				adds[name][k] = v
+			}
+		}
+	}
+	return dels, adds
+}
+
+// specDelta is delta between two specs' elements without building
+// either whole: only the floating IPs that differ, and the forwards if
+// they do.
+func specDelta(last, s Spec) (dels, adds elems) {
+	have, want := newElems(), newElems()
+	for fip, fixed := range last.FloatingIPs {
+		if now, ok := s.FloatingIPs[fip]; !ok || now != fixed {
+			fipElems(have, fip, fixed)
+		}
+	}
+	for fip, fixed := range s.FloatingIPs {
+		if was, ok := last.FloatingIPs[fip]; !ok || was != fixed {
+			fipElems(want, fip, fixed)
+		}
+	}
+	if !slices.Equal(last.Forwards, s.Forwards) {
+		have[setForwards] = wanted(Spec{Forwards: last.Forwards})[setForwards]
+		want[setForwards] = wanted(Spec{Forwards: s.Forwards})[setForwards]
+	}
+	return delta(have, want)
+}
+
+func (e elems) empty() bool {
+	return len(e[setDNAT])+len(e[setSNAT])+len(e[setForwards]) == 0
+}
+
+// nat makes the router's table as the spec says, in one transaction.
+// last, when set, is what the kernel holds (else it is read back). It
+// returns the rules it left and the mappings it took away.
+func (k *linuxKernel) nat(ns *nsdev.NS, s Spec, last *made) (string, []removal, error) {
+	rules := rulesOf(s)
+	trusted := last != nil && last.rules == rules && rules != ""
+	var dels, adds elems
+	if trusted {
+		if dels, adds = specDelta(last.spec, s); dels.empty() && adds.empty() {
+			return rules, nil, nil
+		}
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns.Handle)), nftables.WithSockOptions(bigSendBuffer))
 	if err != nil {
-		return nil, "", nil, err
+		return "", nil, err
 	}
-	var have map[string]map[string]string
-	haveRules := ""
 	table := &nftables.Table{Name: tableName, Family: nftables.TableFamilyIPv4}
 	sets := map[string]*nftables.Set{}
-	exists := false
-	if last != nil && last.elems != nil {
-		have, haveRules, exists = last.elems, last.rules, last.rules != ""
+	exists, haveRules := false, ""
+	if trusted {
+		exists, haveRules = true, rules
 	} else {
-		have = map[string]map[string]string{}
+		have := newElems()
 		if t, err := c.ListTableOfFamily(tableName, nftables.TableFamilyIPv4); err == nil {
 			exists, table = true, t
 			for _, name := range []string{setDNAT, setSNAT, setForwards} {
@@ -145,9 +203,8 @@ func (k *linuxKernel) nat(ns *nsdev.NS, s Spec, last *made) (map[string]map[stri
 				sets[name] = set
 				els, err := c.GetSetElements(set)
 				if err != nil {
-					return nil, "", nil, err
+					return "", nil, err
 				}
-				have[name] = map[string]string{}
 				for _, e := range els {
 					have[name][string(e.Key)] = string(e.Val)
 				}
@@ -156,20 +213,20 @@ func (k *linuxKernel) nat(ns *nsdev.NS, s Spec, last *made) (map[string]map[stri
 				haveRules = string(rs[0].UserData)
 			}
 		}
+		dels, adds = delta(have, wanted(s))
 	}
-	removed := removals(have, want)
+	removed := removals(dels)
 	if rules == "" {
 		// No gateway: no NAT.
 		if exists {
 			c.DelTable(table)
 			if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
-				return nil, "", nil, fmt.Errorf("nftables: %w", err)
+				return "", nil, fmt.Errorf("nftables: %w", err)
 			}
 		}
-		return nil, "", removed, nil
+		return "", removed, nil
 	}
-	rebuild := !exists || haveRules != rules || len(sets) < 3 && last == nil
-	if rebuild {
+	if !exists || haveRules != rules || !trusted && len(sets) < 3 {
 		c.AddTable(table)
 		for _, def := range []*nftables.Set{
 			{Table: table, Name: setDNAT, IsMap: true, KeyType: nftables.TypeIPAddr, DataType: nftables.TypeIPAddr},
@@ -178,12 +235,9 @@ func (k *linuxKernel) nat(ns *nsdev.NS, s Spec, last *made) (map[string]map[stri
 		} {
 			if sets[def.Name] == nil {
 				if err := c.AddSet(def, nil); err != nil {
-					return nil, "", nil, err
+					return "", nil, err
 				}
 				sets[def.Name] = def
-				if have[def.Name] == nil {
-					have[def.Name] = map[string]string{}
-				}
 			}
 		}
 		pre := c.AddChain(&nftables.Chain{Name: "prerouting", Table: table, Type: nftables.ChainTypeNAT,
@@ -195,75 +249,74 @@ func (k *linuxKernel) nat(ns *nsdev.NS, s Spec, last *made) (map[string]map[stri
 			c.FlushChain(post)
 		}
 		addRules(c, pre, post, sets, s, rules)
-	} else if len(sets) < 3 {
-		for _, name := range []string{setDNAT, setSNAT, setForwards} {
-			if sets[name] == nil {
-				sets[name] = &nftables.Set{Table: table, Name: name, IsMap: true}
-			}
-		}
 	}
 	for _, name := range []string{setDNAT, setSNAT, setForwards} {
 		set := sets[name]
+		if set == nil {
+			set = &nftables.Set{Table: table, Name: name}
+		}
+		set.IsMap = true
 		if name == setForwards {
 			set.KeyType, set.DataType, set.Concatenation = forwardKey, forwardData, true
 		} else {
 			set.KeyType, set.DataType = nftables.TypeIPAddr, nftables.TypeIPAddr
 		}
-		set.IsMap = true
-		var dels, adds []nftables.SetElement
-		for key, val := range have[name] {
-			if w, ok := want[name][key]; !ok || w != val {
-				dels = append(dels, nftables.SetElement{Key: []byte(key)})
-			}
+		var del, add []nftables.SetElement
+		for key := range dels[name] {
+			del = append(del, nftables.SetElement{Key: []byte(key)})
 		}
-		for key, val := range want[name] {
-			if h, ok := have[name][key]; !ok || h != val {
-				adds = append(adds, nftables.SetElement{Key: []byte(key), Val: []byte(val)})
-			}
+		for key, val := range adds[name] {
+			add = append(add, nftables.SetElement{Key: []byte(key), Val: []byte(val)})
 		}
-		for chunk := range slices.Chunk(dels, 4096) {
+		// A message's element list is one netlink attribute, at most
+		// 64 KiB: a thousand elements fit.
+		for chunk := range slices.Chunk(del, 1000) {
 			if err := c.SetDeleteElements(set, chunk); err != nil {
-				return nil, "", nil, err
+				return "", nil, err
 			}
 		}
-		for chunk := range slices.Chunk(adds, 4096) {
+		for chunk := range slices.Chunk(add, 1000) {
 			if err := c.SetAddElements(set, chunk); err != nil {
-				return nil, "", nil, err
+				return "", nil, err
 			}
 		}
 	}
 	if err := c.Flush(); err != nil {
-		return nil, "", nil, fmt.Errorf("nftables: %w", err)
+		return "", nil, fmt.Errorf("nftables: %w", err)
 	}
-	return want, rules, removed, nil
+	return rules, removed, nil
 }
 
-func equalElems(a, b map[string]map[string]string) bool {
-	for _, name := range []string{setDNAT, setSNAT, setForwards} {
-		if len(a[name]) != len(b[name]) {
-			return false
-		}
-		for k, v := range a[name] {
-			if w, ok := b[name][k]; !ok || w != v {
-				return false
+// bigSendBuffer lets one transaction carry tens of thousands of
+// elements (netlink refuses a message larger than the socket's send
+// buffer, and drops acknowledgements its receive buffer cannot hold).
+func bigSendBuffer(c *netlink.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for _, o := range [][2]int{{unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}, {unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}} {
+			if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], 64<<20); err != nil {
+				serr = errors.Join(serr, unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[1], 64<<20))
 			}
 		}
+	}); err != nil {
+		return err
 	}
-	return true
+	return serr
 }
 
-// removals are the mappings of have that want changes or drops: a
-// floating IP's (all its connections) and a forward's (those to its
-// port).
-func removals(have, want map[string]map[string]string) []removal {
+// removals are the mappings deleted: a floating IP's (all its
+// connections) and a forward's (those to its port).
+func removals(dels elems) []removal {
 	var out []removal
-	for key, val := range have[setDNAT] {
-		if w, ok := want[setDNAT][key]; !ok || w != val {
-			out = append(out, removal{addr: netip.AddrFrom4([4]byte([]byte(key)))})
-		}
+	for key := range dels[setDNAT] {
+		out = append(out, removal{addr: netip.AddrFrom4([4]byte([]byte(key)))})
 	}
-	for key, val := range have[setForwards] {
-		if w, ok := want[setForwards][key]; (!ok || w != val) && len(key) == 12 {
+	for key := range dels[setForwards] {
+		if len(key) == 12 {
 			p := binary.BigEndian.Uint16([]byte(key)[8:])
 			out = append(out, removal{addr: netip.AddrFrom4([4]byte([]byte(key)[:4])), proto: key[4], lo: p, hi: p})
 		}
