@@ -112,7 +112,12 @@ func BenchmarkRouter(b *testing.B) {
 			l.mustAPI("PUT", "/v2.0/floatingips/"+id, map[string]any{"floatingip": map[string]any{"port_id": b2.port}})
 			at, ok := p.first(5 * time.Second)
 			if !ok {
-				b.Fatalf("%s never answered after its association", addr)
+				rns := l.routerNS(rid)
+				nft, _ := l.run("ip", "netns", "exec", rns, "nft", "list", "ruleset")
+				routes, _ := l.run("ip", "-n", rns, "route", "show", "table", "all")
+				neigh, _ := l.run("ip", "-n", l.out, "neigh")
+				sent, got := p.counts()
+				b.Fatalf("%s never answered after its association (%d probes, %d echoes)\n%s%s%s", addr, sent, got, nft, routes, neigh)
 			}
 			lat = append(lat, at.Sub(began))
 			l.mustAPI("PUT", "/v2.0/floatingips/"+id, map[string]any{"floatingip": map[string]any{"port_id": nil}})

@@ -141,13 +141,15 @@ func (k *linuxKernel) Ensure(ctx context.Context, s Spec) error {
 	if err != nil {
 		return err
 	}
+	// The mappings in place, connections that went around them go
+	// before the outside is told.
+	if len(removed) > 0 {
+		forget(ns, removed)
+	}
 	if len(added) > 0 {
 		if err := k.announce(ns, s.RouterID, s.Gateway, added); err != nil {
 			return fmt.Errorf("gratuitous ARP: %w", err)
 		}
-	}
-	if len(removed) > 0 {
-		forget(ns, removed)
 	}
 	at := time.Now()
 	if last != nil {

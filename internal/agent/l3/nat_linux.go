@@ -47,12 +47,16 @@ var (
 	forwardData = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
 )
 
-// removal is a mapping taken away, whose connections go with it: every
-// one of an address (proto 0), or those to its ports lo..hi.
+// removal is a mapping taken away or put in place, whose connections
+// go: every one of an address (proto 0), or those to its ports lo..hi;
+// with toOnly, only those to it (a new floating IP's: flows that came
+// before it and were not translated, which conntrack would go on not
+// translating).
 type removal struct {
 	addr   netip.Addr
 	proto  uint8
 	lo, hi uint16
+	toOnly bool
 }
 
 func protoNumber(p string) uint8 {
@@ -215,7 +219,7 @@ func (k *linuxKernel) nat(ns *nsdev.NS, s Spec, last *made) (string, []removal, 
 		}
 		dels, adds = delta(have, wanted(s))
 	}
-	removed := removals(dels)
+	removed := removals(dels, adds)
 	if rules == "" {
 		// No gateway: no NAT.
 		if exists {
@@ -309,11 +313,17 @@ func bigSendBuffer(c *netlink.Conn) error {
 }
 
 // removals are the mappings deleted: a floating IP's (all its
-// connections) and a forward's (those to its port).
-func removals(dels elems) []removal {
+// connections) and a forward's (those to its port); and the floating IPs
+// added (the connections to them).
+func removals(dels, adds elems) []removal {
 	var out []removal
 	for key := range dels[setDNAT] {
 		out = append(out, removal{addr: netip.AddrFrom4([4]byte([]byte(key)))})
+	}
+	for key := range adds[setDNAT] {
+		if _, ok := dels[setDNAT][key]; !ok {
+			out = append(out, removal{addr: netip.AddrFrom4([4]byte([]byte(key))), toOnly: true})
+		}
 	}
 	for key := range dels[setForwards] {
 		if len(key) == 12 {
@@ -387,20 +397,22 @@ func forget(ns *nsdev.NS, rs []removal) {
 	if err != nil {
 		return
 	}
+	by := map[netip.Addr][]removal{}
+	for _, r := range rs {
+		by[r.addr] = append(by[r.addr], r)
+	}
 	for _, f := range flows {
-		for _, r := range rs {
-			o, rp := f.TupleOrig, f.TupleReply
-			hit := false
-			if r.proto == 0 {
-				hit = o.IP.DestinationAddress == r.addr || rp.IP.DestinationAddress == r.addr
-			} else {
-				hit = o.IP.DestinationAddress == r.addr && o.Proto.Protocol == r.proto &&
-					o.Proto.DestinationPort >= r.lo && o.Proto.DestinationPort <= r.hi
-			}
-			if hit {
-				c.Delete(f)
-				break
-			}
+		o, rp := f.TupleOrig, f.TupleReply
+		hit := false
+		for _, r := range by[o.IP.DestinationAddress] {
+			hit = hit || r.proto == 0 || o.Proto.Protocol == r.proto &&
+				o.Proto.DestinationPort >= r.lo && o.Proto.DestinationPort <= r.hi
+		}
+		for _, r := range by[rp.IP.DestinationAddress] {
+			hit = hit || r.proto == 0 && !r.toOnly
+		}
+		if hit {
+			c.Delete(f)
 		}
 	}
 }
