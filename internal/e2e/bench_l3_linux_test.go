@@ -148,7 +148,6 @@ func BenchmarkRouter(b *testing.B) {
 			}
 			return nil
 		})
-		l.waitLog("agent1", time.Minute, regexp.MustCompile(`msg="in sync".* l3_routers=1001 `))
 		probe := l.newEchoProbe(l.out, fipIP+":8", 2*time.Millisecond)
 		l.udpEcho(b1.ns, ":8")
 		defer probe.stop()

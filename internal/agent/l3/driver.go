@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"muon/internal/agent"
+	"muon/internal/agent/dhcp/service"
 	"muon/internal/agentapi"
 	"muon/internal/kernel"
 )
@@ -47,6 +48,10 @@ type driver struct {
 	reported map[string]bool
 	swept    bool
 	took     time.Duration
+
+	// ras are the interfaces' router advertisers.
+	ras     map[raKey]*advertiser
+	raStats service.Counters
 }
 
 // NewDriver is the l3 driver of an agent whose L3 role is on (an agent
@@ -69,7 +74,8 @@ func NewDriver(s agent.Settings, hk kernel.Kernel, log *slog.Logger) agent.Drive
 func New(s agent.Settings, k Kernel, log *slog.Logger) agent.Driver {
 	return &driver{s: s, k: k, log: log,
 		routers: map[string]agentapi.Router{}, fips: map[string]agentapi.FloatingIP{}, pfs: map[string]agentapi.PortForwarding{},
-		dirty: map[string]bool{}, ensured: map[string]map[string]bool{}, reported: map[string]bool{}}
+		dirty: map[string]bool{}, ensured: map[string]map[string]bool{}, reported: map[string]bool{},
+		ras: map[raKey]*advertiser{}}
 }
 
 func decode(raw json.RawMessage) (agentapi.L3, error) {
@@ -276,6 +282,7 @@ func (d *driver) Sync(ctx context.Context) error {
 	for _, id := range slices.Sorted(maps.Keys(d.dirty)) {
 		r, ok := d.routers[id]
 		if !ok {
+			d.advertise(ctx, id, nil)
 			if err := d.k.Remove(ctx, id); err != nil {
 				errs = append(errs, fmt.Errorf("router %s: %w", id, err))
 				continue
@@ -295,6 +302,10 @@ func (d *driver) Sync(ctx context.Context) error {
 			in[fip] = true
 		}
 		d.ensured[id] = in
+		if err := d.advertise(ctx, id, &r); err != nil {
+			errs = append(errs, fmt.Errorf("router %s: advertisements: %w", id, err))
+			continue // again next Sync
+		}
 		delete(d.dirty, id)
 	}
 	return errors.Join(errs...)

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/mdlayher/ndp"
 )
 
 // Kernel is what the L3 driver needs of the host: a namespace per router
@@ -26,6 +29,10 @@ type Kernel interface {
 	Ensure(ctx context.Context, spec Spec) error
 	// Remove deletes a router's namespace, with its devices, if ours.
 	Remove(ctx context.Context, routerID string) error
+	// ListenRA opens a socket for router advertisements on one of a
+	// router's devices (from its link-local address), with the device's
+	// MAC; a nil socket means there is nothing to send on (a fake).
+	ListenRA(ctx context.Context, routerID, dev string) (*ndp.Conn, net.HardwareAddr, error)
 }
 
 // Spec is one router as the kernel makes it.
@@ -116,6 +123,11 @@ func (f *Fake) Ensure(ctx context.Context, s Spec) error {
 	s.FloatingIPs = maps.Clone(s.FloatingIPs)
 	f.routers[s.RouterID] = s
 	return nil
+}
+
+// ListenRA gives no socket.
+func (f *Fake) ListenRA(ctx context.Context, routerID, dev string) (*ndp.Conn, net.HardwareAddr, error) {
+	return nil, nil, nil
 }
 
 // Remove forgets the router.

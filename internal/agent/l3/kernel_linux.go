@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -108,7 +109,13 @@ func (k *linuxKernel) Ensure(ctx context.Context, s Spec) error {
 		want := map[string]bool{}
 		for _, p := range s.Ports {
 			want[p.Dev] = true
-			np := nsdev.Pair{Tap: p.Tap, Dev: p.Dev, MAC: p.MAC, MTU: p.MTU, Addrs: p.Addrs}
+			// The router's addresses are its at once (no duplicate
+			// detection: it advertises from its link-local address as
+			// the device comes), and it takes no advertisements.
+			np := nsdev.Pair{Tap: p.Tap, Dev: p.Dev, MAC: p.MAC, MTU: p.MTU, Addrs: p.Addrs, Sysctls: map[string]string{
+				"net/ipv6/conf/" + p.Dev + "/accept_dad": "0",
+				"net/ipv6/conf/" + p.Dev + "/accept_ra":  "0",
+			}}
 			if _, err := ns.EnsurePair(np); err != nil {
 				return err
 			}
@@ -383,6 +390,28 @@ func garp(mac net.HardwareAddr, ip netip.Addr) []byte {
 	f = append(f, 0, 0, 0, 0, 0, 0)
 	f = append(f, a[:]...)
 	return f
+}
+
+// ListenRA opens an NDP socket on a router's device, inside its
+// namespace.
+func (k *linuxKernel) ListenRA(ctx context.Context, routerID, dev string) (*ndp.Conn, net.HardwareAddr, error) {
+	ns, err := netns.OpenNamed(k.name(routerID))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer ns.Close()
+	var c *ndp.Conn
+	var mac net.HardwareAddr
+	err = netns.Do(ns, func() error {
+		ifi, err := net.InterfaceByName(dev)
+		if err != nil {
+			return err
+		}
+		mac = ifi.HardwareAddr
+		c, _, err = ndp.Listen(ifi, ndp.LinkLocal)
+		return err
+	})
+	return c, mac, err
 }
 
 // Remove deletes the router's namespace if it is ours.

@@ -5,6 +5,9 @@ package l3
 import (
 	"context"
 	"errors"
+	"net"
+
+	"github.com/mdlayher/ndp"
 )
 
 // NewKernel is a Kernel that cannot: routers need Linux.
@@ -18,3 +21,6 @@ func (none) Routers(context.Context) ([]string, error) { return nil, nil }
 func (none) Present(context.Context) ([]string, error) { return nil, nil }
 func (none) Ensure(context.Context, Spec) error        { return errLinux }
 func (none) Remove(context.Context, string) error      { return nil }
+func (none) ListenRA(context.Context, string, string) (*ndp.Conn, net.HardwareAddr, error) {
+	return nil, nil, errLinux
+}

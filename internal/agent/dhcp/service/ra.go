@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -124,7 +125,27 @@ var _ ndpConn = (*ndp.Conn)(nil)
 // logged); it never closes c. ifMAC is the device's MAC, told in the
 // source link-layer address option.
 func (t *Table) ServeRA(ctx context.Context, netID string, c *ndp.Conn, ifMAC net.HardwareAddr) error {
-	log := t.log.With("network", netID, "proto", "ra")
+	return Advertise(ctx, c, ifMAC, t.raSource(netID, ifMAC), &t.stats.RA, t.log.With("network", netID, "proto", "ra"))
+}
+
+// RASource is what Advertise sends: the advertisement now (false: none
+// to send), and a channel closed when it changes.
+type RASource struct {
+	Build   func() (*ndp.RouterAdvertisement, bool)
+	Changed func() <-chan struct{}
+}
+
+func (t *Table) raSource(netID string, ifMAC net.HardwareAddr) RASource {
+	return RASource{
+		Build:   func() (*ndp.RouterAdvertisement, bool) { return t.RouterAdvertisement(netID, ifMAC) },
+		Changed: func() <-chan struct{} { return t.wake(netID) },
+	}
+}
+
+// Advertise is ServeRA for any source of advertisements (a router's
+// namespace has its own): the same socket options, timing, answers to
+// solicitations and prefixes that went told with lifetime 0; cnt counts.
+func Advertise(ctx context.Context, c *ndp.Conn, ifMAC net.HardwareAddr, src RASource, cnt *Counters, log *slog.Logger) error {
 	if err := c.JoinGroup(allRouters); err != nil {
 		log.DebugContext(ctx, "joining ff02::2 failed", "err", err)
 	}
@@ -137,7 +158,7 @@ func (t *Table) ServeRA(ctx context.Context, netID string, c *ndp.Conn, ifMAC ne
 	if err := c.SetControlMessage(ipv6.FlagHopLimit, true); err != nil {
 		log.DebugContext(ctx, "asking for hop limits failed", "err", err)
 	}
-	return t.serveRA(ctx, netID, c, ifMAC, raTiming{raMinInterval, raMaxInterval, raMinSpacing})
+	return advertise(ctx, c, ifMAC, src, raTiming{raMinInterval, raMaxInterval, raMinSpacing}, cnt, log)
 }
 
 // raTiming is when unsolicited RAs go: every min to max, jittered, and
@@ -147,8 +168,10 @@ type raTiming struct {
 }
 
 func (t *Table) serveRA(ctx context.Context, netID string, c ndpConn, ifMAC net.HardwareAddr, tm raTiming) error {
-	log := t.log.With("network", netID, "proto", "ra")
-	cnt := &t.stats.RA
+	return advertise(ctx, c, ifMAC, t.raSource(netID, ifMAC), tm, &t.stats.RA, t.log.With("network", netID, "proto", "ra"))
+}
+
+func advertise(ctx context.Context, c ndpConn, ifMAC net.HardwareAddr, src RASource, tm raTiming, cnt *Counters, log *slog.Logger) error {
 	solicits := make(chan netip.Addr, 16)
 	readErr := make(chan error, 1)
 	go func() {
@@ -177,7 +200,7 @@ func (t *Table) serveRA(ctx context.Context, netID string, c ndpConn, ifMAC net.
 	gone := map[netip.Prefix]int{}  // prefixes that went, RAs left to tell it
 	told := map[netip.Prefix]bool{} // prefixes the last RA told
 	build := func() (*ndp.RouterAdvertisement, bool) {
-		ra, ok := t.RouterAdvertisement(netID, ifMAC)
+		ra, ok := src.Build()
 		now := map[netip.Prefix]bool{}
 		if ok {
 			for _, o := range ra.Options {
@@ -229,7 +252,7 @@ func (t *Table) serveRA(ctx context.Context, netID string, c ndpConn, ifMAC net.
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	wake := t.wake(netID)
+	wake := src.Changed()
 	var lastMulticast time.Time
 	// Unicast answers are limited too: 10 per second.
 	tokens, lastToken := 10.0, time.Now()
@@ -248,7 +271,7 @@ func (t *Table) serveRA(ctx context.Context, netID string, c ndpConn, ifMAC net.
 			lastMulticast = time.Now()
 			timer.Reset(jitter())
 		case <-wake:
-			wake = t.wake(netID)
+			wake = src.Changed()
 			timer.Reset(max(0, time.Until(lastMulticast.Add(tm.spacing))))
 		case from := <-solicits:
 			now := time.Now()
