@@ -157,6 +157,39 @@ func TestRouter(t *testing.T) {
 			t.Errorf("b1 sees a1 as %s, want %s (routed, not NATed)", got, a1.ip)
 		}
 	})
+	var s6 []string
+	step(t, "ipv6-router-advertisements", func() {
+		// SLAAC subnets on both networks, on the router: the instances
+		// take their addresses and default route from its advertisements
+		// and reach each other through it.
+		for _, n := range []struct{ net, cidr string }{{nA, "2001:db8:a::/64"}, {nB, "2001:db8:b::/64"}} {
+			id := l.mustAPI("POST", "/v2.0/subnets", map[string]any{"subnet": map[string]any{"network_id": n.net, "cidr": n.cidr,
+				"ip_version": 6, "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}})["subnet"].(map[string]any)["id"].(string)
+			l.mustAPI("PUT", "/v2.0/routers/"+rid+"/add_router_interface", map[string]any{"subnet_id": id})
+			s6 = append(s6, id)
+		}
+		slaac := func(in inst, prefix string) string {
+			var addr string
+			l.eventually(in.ns+" taking the router's advertisement", 20*time.Second, func() error {
+				out, _ := l.run("ip", "-n", in.ns, "-6", "route", "show", "default")
+				if !strings.Contains(out, "proto ra") || !strings.Contains(out, "fe80::") {
+					return fmt.Errorf("IPv6 default route: %q", out)
+				}
+				addrs, _ := l.run("ip", "-n", in.ns, "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global")
+				for _, f := range strings.Fields(addrs) {
+					if strings.HasPrefix(f, prefix) {
+						addr, _, _ = strings.Cut(f, "/")
+						return nil
+					}
+				}
+				return fmt.Errorf("no SLAAC address: %s", addrs)
+			})
+			return addr
+		}
+		slaac(a1, "2001:db8:a:")
+		b1v6 := slaac(b1, "2001:db8:b:")
+		l.reaches(a1.ns, b1v6)
+	})
 	step(t, "snat", func() {
 		if got := l.seen(a1.ns, "203.0.113.1:80"); got != gwIP {
 			t.Errorf("the outside sees a1 as %s, want the router's gateway %s", got, gwIP)
@@ -263,6 +296,9 @@ func TestRouter(t *testing.T) {
 	})
 	step(t, "remove-router", func() {
 		l.mustAPI("PUT", "/v2.0/routers/"+rid+"/remove_router_interface", map[string]any{"subnet_id": sA})
+		for _, id := range s6 {
+			l.api("PUT", "/v2.0/routers/"+rid+"/remove_router_interface", map[string]any{"subnet_id": id})
+		}
 		l.mustAPI("DELETE", "/v2.0/routers/"+rid, nil)
 		l.eventually("the router's namespace gone", 20*time.Second, func() error {
 			if _, err := os.Stat("/run/netns/" + l.routerNS(rid)); err == nil {
