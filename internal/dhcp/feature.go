@@ -12,14 +12,11 @@ package dhcp
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"muon/internal/agents"
-	"muon/internal/fault"
 	"muon/internal/feature"
 	"muon/internal/policy"
-	"muon/internal/resource"
 )
 
 func init() {
@@ -82,41 +79,10 @@ func build(ctx context.Context, env feature.Env) (feature.Parts, error) {
 
 // routes serve the dhcp_agent_scheduler extension.
 func (p *Plugin) routes() []feature.Route {
-	list := func(key string, fn func(context.Context, string) ([]resource.Doc, error)) func(context.Context, feature.Request) (int, any, error) {
-		return func(ctx context.Context, r feature.Request) (int, any, error) {
-			out, err := fn(ctx, r.Path("id"))
-			if err != nil {
-				return 0, nil, err
-			}
-			if out == nil {
-				out = []resource.Doc{}
-			}
-			return http.StatusOK, map[string]any{key: out}, nil
-		}
-	}
 	return []feature.Route{
-		{Pattern: "GET /v2.0/networks/{id}/dhcp-agents", Policy: "get_dhcp-agents", Do: list("agents", p.AgentsOfNetwork)},
-		{Pattern: "GET /v2.0/agents/{id}/dhcp-networks", Policy: "get_dhcp-networks", Do: list("networks", p.NetworksOfAgent)},
-		{Pattern: "POST /v2.0/agents/{id}/dhcp-networks", Policy: "create_dhcp-network", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
-			var in struct {
-				NetworkID string `json:"network_id"`
-			}
-			if err := feature.DecodeJSON(r.Body, &in); err != nil {
-				return 0, nil, err
-			}
-			if in.NetworkID == "" {
-				return 0, nil, fault.BadRequest("Failed to parse request. Required attribute 'network_id' not specified")
-			}
-			if err := p.AddNetwork(ctx, r.Path("id"), in.NetworkID); err != nil {
-				return 0, nil, err
-			}
-			return http.StatusCreated, nil, nil
-		}},
-		{Pattern: "DELETE /v2.0/agents/{id}/dhcp-networks/{network}", Policy: "delete_dhcp-network", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
-			if err := p.RemoveNetwork(ctx, r.Path("id"), r.Path("network")); err != nil {
-				return 0, nil, err
-			}
-			return http.StatusNoContent, nil, nil
-		}},
+		{Pattern: "GET /v2.0/networks/{id}/dhcp-agents", Policy: "get_dhcp-agents", Do: feature.ListBy("agents", p.AgentsOfNetwork)},
+		{Pattern: "GET /v2.0/agents/{id}/dhcp-networks", Policy: "get_dhcp-networks", Do: feature.ListBy("networks", p.NetworksOfAgent)},
+		{Pattern: "POST /v2.0/agents/{id}/dhcp-networks", Policy: "create_dhcp-network", Do: feature.AddBy("network_id", p.AddNetwork)},
+		{Pattern: "DELETE /v2.0/agents/{id}/dhcp-networks/{what}", Policy: "delete_dhcp-network", Do: feature.RemoveBy(p.RemoveNetwork)},
 	}
 }

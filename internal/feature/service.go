@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"iter"
+	"net/http"
 
 	"muon/internal/fault"
 	"muon/internal/resource"
@@ -145,4 +146,48 @@ type Section interface {
 // that it wakes no host.
 type Observer interface {
 	Observe(ctx context.Context, host string, report json.RawMessage) error
+}
+
+// ListBy answers a GET of the documents fn lists for the path's {id},
+// under key ("agents": [...]): a scheduler's listings.
+func ListBy(key string, fn func(ctx context.Context, id string) ([]resource.Doc, error)) func(context.Context, Request) (int, any, error) {
+	return func(ctx context.Context, r Request) (int, any, error) {
+		out, err := fn(ctx, r.Path("id"))
+		if err != nil {
+			return 0, nil, err
+		}
+		if out == nil {
+			out = []resource.Doc{}
+		}
+		return http.StatusOK, map[string]any{key: out}, nil
+	}
+}
+
+// AddBy answers a POST whose body names what to add to the path's {id}
+// in field ({"router_id": ...}): 201 with no body once fn did it.
+func AddBy(field string, fn func(ctx context.Context, id, what string) error) func(context.Context, Request) (int, any, error) {
+	return func(ctx context.Context, r Request) (int, any, error) {
+		var in map[string]any
+		if err := DecodeJSON(r.Body, &in); err != nil {
+			return 0, nil, err
+		}
+		what, _ := in[field].(string)
+		if what == "" {
+			return 0, nil, fault.BadRequest("Failed to parse request. Required attribute '%s' not specified", field)
+		}
+		if err := fn(ctx, r.Path("id"), what); err != nil {
+			return 0, nil, err
+		}
+		return http.StatusCreated, nil, nil
+	}
+}
+
+// RemoveBy answers a DELETE of the path's {what} from its {id}: 204.
+func RemoveBy(fn func(ctx context.Context, id, what string) error) func(context.Context, Request) (int, any, error) {
+	return func(ctx context.Context, r Request) (int, any, error) {
+		if err := fn(ctx, r.Path("id"), r.Path("what")); err != nil {
+			return 0, nil, err
+		}
+		return http.StatusNoContent, nil, nil
+	}
 }

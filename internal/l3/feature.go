@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"muon/internal/agents"
-	"muon/internal/fault"
-	"muon/internal/resource"
 
 	"muon/internal/feature"
 	"muon/internal/policy"
@@ -124,41 +121,10 @@ func build(ctx context.Context, env feature.Env) (feature.Parts, error) {
 
 // schedulerRoutes serve the l3_agent_scheduler extension.
 func (p *Plugin) schedulerRoutes() []feature.Route {
-	list := func(key string, fn func(context.Context, string) ([]resource.Doc, error)) func(context.Context, feature.Request) (int, any, error) {
-		return func(ctx context.Context, r feature.Request) (int, any, error) {
-			out, err := fn(ctx, r.Path("id"))
-			if err != nil {
-				return 0, nil, err
-			}
-			if out == nil {
-				out = []resource.Doc{}
-			}
-			return http.StatusOK, map[string]any{key: out}, nil
-		}
-	}
 	return []feature.Route{
-		{Pattern: "GET /v2.0/routers/{id}/l3-agents", Policy: "get_l3-agents", Do: list("agents", p.AgentsOfRouter)},
-		{Pattern: "GET /v2.0/agents/{id}/l3-routers", Policy: "get_l3-routers", Do: list("routers", p.RoutersOfAgent)},
-		{Pattern: "POST /v2.0/agents/{id}/l3-routers", Policy: "create_l3-router", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
-			var in struct {
-				RouterID string `json:"router_id"`
-			}
-			if err := feature.DecodeJSON(r.Body, &in); err != nil {
-				return 0, nil, err
-			}
-			if in.RouterID == "" {
-				return 0, nil, fault.BadRequest("Failed to parse request. Required attribute 'router_id' not specified")
-			}
-			if err := p.AddRouter(ctx, r.Path("id"), in.RouterID); err != nil {
-				return 0, nil, err
-			}
-			return http.StatusCreated, nil, nil
-		}},
-		{Pattern: "DELETE /v2.0/agents/{id}/l3-routers/{router}", Policy: "delete_l3-router", Do: func(ctx context.Context, r feature.Request) (int, any, error) {
-			if err := p.RemoveRouter(ctx, r.Path("id"), r.Path("router")); err != nil {
-				return 0, nil, err
-			}
-			return http.StatusNoContent, nil, nil
-		}},
+		{Pattern: "GET /v2.0/routers/{id}/l3-agents", Policy: "get_l3-agents", Do: feature.ListBy("agents", p.AgentsOfRouter)},
+		{Pattern: "GET /v2.0/agents/{id}/l3-routers", Policy: "get_l3-routers", Do: feature.ListBy("routers", p.RoutersOfAgent)},
+		{Pattern: "POST /v2.0/agents/{id}/l3-routers", Policy: "create_l3-router", Do: feature.AddBy("router_id", p.AddRouter)},
+		{Pattern: "DELETE /v2.0/agents/{id}/l3-routers/{what}", Policy: "delete_l3-router", Do: feature.RemoveBy(p.RemoveRouter)},
 	}
 }

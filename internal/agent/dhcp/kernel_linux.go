@@ -37,17 +37,7 @@ func (k *linuxKernel) name(networkID string) string {
 
 // Served lists the networks whose namespaces hold a device of ours.
 func (k *linuxKernel) Served(ctx context.Context) ([]string, error) {
-	ids, err := k.Present(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, id := range ids {
-		if mine, err := nsdev.Ours(k.name(id), k.mark()); err == nil && mine {
-			out = append(out, id)
-		}
-	}
-	return out, nil
+	return nsdev.Owned(k.name(""), k.mark())
 }
 
 // Present lists the networks with a namespace name of ours.

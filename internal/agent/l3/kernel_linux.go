@@ -58,17 +58,7 @@ func (k *linuxKernel) name(routerID string) string {
 
 // Routers lists the routers whose namespaces hold a device of ours.
 func (k *linuxKernel) Routers(ctx context.Context) ([]string, error) {
-	ids, err := k.Present(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, id := range ids {
-		if mine, err := nsdev.Ours(k.name(id), k.mark()); err == nil && mine {
-			out = append(out, id)
-		}
-	}
-	return out, nil
+	return nsdev.Owned(k.name(""), k.mark())
 }
 
 // Present lists the routers with a namespace name of ours.

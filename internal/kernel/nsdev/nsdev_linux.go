@@ -45,6 +45,22 @@ func Present(prefix string) ([]string, error) {
 	return out, nil
 }
 
+// Owned lists the suffixes of the namespace names that start with prefix
+// and are the agent's (a device in each carries the mark).
+func Owned(prefix, mark string) ([]string, error) {
+	ids, err := Present(prefix)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, id := range ids {
+		if mine, err := Ours(prefix+id, mark); err == nil && mine {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
 // Ours tells whether a namespace holds a device with the mark.
 func Ours(name, mark string) (bool, error) {
 	ns, err := netns.OpenNamed(name)
