@@ -54,6 +54,9 @@ func FloatingIPResource() *resource.Resource {
 		resource.Attr{Name: "port_forwardings", Type: resource.ListOf(resource.Dict), NoFilter: true, NoSort: true},
 		// The floating IP's own port on the external network, never shown.
 		resource.Attr{Name: "floating_port_id", Type: resource.String(0), Hidden: true, NoFilter: true, NoSort: true},
+		// The router's agent said it is in place (status follows from it
+		// and the port's binding), never shown.
+		resource.Attr{Name: fipInPlace, Type: resource.Bool, Hidden: true, NoFilter: true, NoSort: true},
 	)}
 }
 

@@ -166,7 +166,45 @@ func (p *Plugin) unlink(ctx context.Context, tx store.Tx, d resource.Doc) error 
 		return err
 	}
 	d["port_id"], d["fixed_ip_address"], d["router_id"] = nil, nil, nil
-	d["status"] = "DOWN"
+	d["status"], d[fipInPlace] = "DOWN", false
+	return nil
+}
+
+// fipInPlace marks a floating IP its router's agent put in place.
+const fipInPlace = "in_place"
+
+// fipStatus is a floating IP's status: ACTIVE once in place, while its
+// port (if it has one: a port forwarding's has none) is bound.
+func fipStatus(d resource.Doc, portBound bool) string {
+	if d[fipInPlace] == true && (d["port_id"] == nil || portBound) {
+		return "ACTIVE"
+	}
+	return "DOWN"
+}
+
+// portRebound makes the floating IPs of a port whose binding came or
+// went follow it.
+func (p *Plugin) portRebound(ctx context.Context, tx store.Tx, e ml2.PortEvent) error {
+	if e.Old == nil || resource.Str(e.Old["binding:host_id"]) == resource.Str(e.Port["binding:host_id"]) {
+		return nil
+	}
+	bound := resource.Str(e.Port["binding:host_id"]) != ""
+	fips, err := tx.List(ctx, store.Filter{Kind: "floatingip", Parents: []string{resource.Str(e.Port["id"])}})
+	if err != nil {
+		return err
+	}
+	for i := range fips {
+		d, err := record.Decode(&fips[i])
+		if err != nil {
+			return err
+		}
+		if st := fipStatus(d, bound); st != resource.Str(d["status"]) {
+			d["status"] = st
+			if err := p.core.SaveTx(ctx, tx, &fips[i], d); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

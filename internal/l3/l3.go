@@ -50,7 +50,12 @@ func New(core *ml2.Plugin) *Plugin {
 		return p.networkDeleted(ctx, tx, e.Network)
 	})
 	ev.PortCreate.Subscribe(func(ctx context.Context, tx store.Tx, e ml2.PortEvent) error { return routerDevice(ctx, tx, e.Port) })
-	ev.PortUpdate.Subscribe(func(ctx context.Context, tx store.Tx, e ml2.PortEvent) error { return routerDevice(ctx, tx, e.Port) })
+	ev.PortUpdate.Subscribe(func(ctx context.Context, tx store.Tx, e ml2.PortEvent) error {
+		if err := routerDevice(ctx, tx, e.Port); err != nil {
+			return err
+		}
+		return p.portRebound(ctx, tx, e)
+	})
 	ev.RBACPolicyDelete.Subscribe(p.externalPolicyChange)
 	ev.RBACPolicyUpdate.Subscribe(p.externalPolicyChange)
 	return p

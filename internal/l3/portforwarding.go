@@ -358,6 +358,6 @@ func (p *Plugin) deletePF(ctx context.Context, tx store.Tx, rec *store.Record) e
 	if fd["port_id"] != nil || fd["router_id"] == nil {
 		return nil
 	}
-	fd["router_id"], fd["status"] = nil, "DOWN"
+	fd["router_id"], fd["status"], fd[fipInPlace] = nil, "DOWN", false
 	return p.core.SaveTx(ctx, tx, frec, fd)
 }

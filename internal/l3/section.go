@@ -459,21 +459,22 @@ func (s Section) Observe(ctx context.Context, host string, report json.RawMessag
 			if !hosted[resource.Str(d["router_id"])] {
 				return nil // not this host's (any more)
 			}
-			status := "ACTIVE"
+			bound := false
 			if port := resource.Str(d["port_id"]); port != "" {
 				pts, err := ml2.ReadPorts(ctx, tx, []string{port})
 				if err != nil {
 					return err
 				}
-				if pts[port].Host == "" {
-					status = "DOWN"
-				}
+				bound = pts[port].Host != ""
 			}
-			if resource.Str(d["status"]) == status {
+			status := fipStatus(resource.Doc{fipInPlace: true, "port_id": d["port_id"]}, bound)
+			if resource.Str(d["status"]) == status && d[fipInPlace] == true {
 				return nil
 			}
-			d["status"] = status
-			stdattr.Touch(d, time.Now())
+			if resource.Str(d["status"]) != status {
+				stdattr.Touch(d, time.Now())
+			}
+			d["status"], d[fipInPlace] = status, true
 			if rec.Doc, err = json.Marshal(d); err != nil {
 				return err
 			}

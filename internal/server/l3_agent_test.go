@@ -127,6 +127,16 @@ func TestL3Scheduling(t *testing.T) {
 		if st := must[floatingIP](t, floatingips.Get(bg, e.Admin(), fip.ID), "floatingip").Status; st != "ACTIVE" {
 			t.Errorf("after the report, the floating IP is %s, want ACTIVE", st)
 		}
+		// Its port unbound, it is DOWN; bound again, ACTIVE.
+		for _, c := range []struct{ host, want string }{{"", "DOWN"}, {"compute-1", "ACTIVE"}} {
+			if code, out := e.Do(t, "PUT", "/v2.0/ports/"+vm.ID, "admin", true, `{"port": {"binding:host_id": "`+c.host+`"}}`); code != 200 {
+				t.Fatalf("port update: %d %s", code, out)
+			}
+			if st := must[floatingIP](t, floatingips.Get(bg, e.Admin(), fip.ID), "floatingip").Status; st != c.want {
+				t.Errorf("its port bound to %q, the floating IP is %s, want %s", c.host, st, c.want)
+			}
+		}
+		_, rev, _ = l3Section(t, e, "net-1", 0)
 
 		// An extra route: the router alone comes again, not its NAT.
 		if _, err := routers.Update(bg, e.Admin(), r.ID, upd{B: body{"routes": []any{map[string]any{"destination": "10.99.0.0/16", "nexthop": "10.7.0.50"}}}}).Extract(); err != nil {
