@@ -97,7 +97,7 @@ func TestL3Scheduling(t *testing.T) {
 
 		vm := mkPort(t, e.Admin(), body{"network_id": n.ID, "binding:host_id": "compute-1"})
 		fip := mkFIP(t, e.Admin(), body{"floating_network_id": ext.ID, "port_id": vm.ID})
-		sec, rev, _ := l3Section(t, e, "net-1", 0)
+		sec, _, _ := l3Section(t, e, "net-1", 0)
 		if len(sec.Routers) != 1 || sec.Routers[0].ID != r.ID || !sec.Routers[0].EnableSNAT || sec.Routers[0].Gateway == nil ||
 			len(sec.Routers[0].Interfaces) != 1 {
 			t.Fatalf("l3 section routers: %+v", sec.Routers)
@@ -136,7 +136,7 @@ func TestL3Scheduling(t *testing.T) {
 				t.Errorf("its port bound to %q, the floating IP is %s, want %s", c.host, st, c.want)
 			}
 		}
-		_, rev, _ = l3Section(t, e, "net-1", 0)
+		_, rev, _ := l3Section(t, e, "net-1", 0)
 
 		// An extra route: the router alone comes again, not its NAT.
 		if _, err := routers.Update(bg, e.Admin(), r.ID, upd{B: body{"routes": []any{map[string]any{"destination": "10.99.0.0/16", "nexthop": "10.7.0.50"}}}}).Extract(); err != nil {
