@@ -115,6 +115,18 @@ func (p *Plugin) Bind(ctx context.Context, tx store.Tx, b ml2.BindRequest) (stri
 	return vt, details, err
 }
 
+// Reaches tells whether a port of the network on host would bind: the
+// host's Linux bridge agent is alive, enabled and reaches one of the
+// network's segments (a scheduler's test for the hosts it may choose).
+func (p *Plugin) Reaches(ctx context.Context, tx store.Tx, host, networkID string) (bool, error) {
+	h, err := hostTxOf(tx)
+	if err != nil {
+		return false, err
+	}
+	vt, _, err := p.choose(ctx, h, host, "", networkID)
+	return vt == "bridge", err
+}
+
 func (p *Plugin) choose(ctx context.Context, tx hostTx, host, vnic, networkID string) (string, map[string]any, error) {
 	if host == "" {
 		return "unbound", map[string]any{}, nil

@@ -86,7 +86,7 @@ func (p *Plugin) placeTx(ctx context.Context, tx store.Tx, d resource.Doc) error
 		return err
 	}
 	if len(hs) == 0 && p.cfg.AutoSchedule {
-		h, ok, err := p.pick(ctx, tx, id, "")
+		h, ok, err := p.pick(ctx, tx, d, "")
 		if err != nil {
 			return err
 		}
@@ -104,8 +104,11 @@ func (p *Plugin) placeTx(ctx context.Context, tx store.Tx, d resource.Doc) error
 }
 
 // pick chooses the live L3 agent hosting the fewest routers, other than
-// except.
-func (p *Plugin) pick(ctx context.Context, tx store.Tx, routerID, except string) (hosting, bool, error) {
+// except; for a router with a gateway, among those whose host can wire
+// the external network (all of them when none can: the gateway port then
+// shows binding_failed).
+func (p *Plugin) pick(ctx context.Context, tx store.Tx, d resource.Doc, except string) (hosting, bool, error) {
+	routerID := resource.Str(d["id"])
 	all, err := p.agents.ReadAgents(ctx, tx, agents.L3)
 	if err != nil {
 		return hosting{}, false, err
@@ -118,6 +121,21 @@ func (p *Plugin) pick(ctx context.Context, tx store.Tx, routerID, except string)
 	}
 	if len(cands) == 0 {
 		return hosting{}, false, nil
+	}
+	if gw, _ := d["external_gateway_info"].(map[string]any); gw != nil {
+		var reach []agents.Info
+		for _, a := range cands {
+			ok, err := p.agents.Reaches(ctx, tx, a.Host, resource.Str(gw["network_id"]))
+			if err != nil {
+				return hosting{}, false, err
+			}
+			if ok {
+				reach = append(reach, a)
+			}
+		}
+		if len(reach) > 0 {
+			cands = reach
+		}
 	}
 	every, err := hostingsOf(ctx, tx, "")
 	if err != nil {
@@ -264,7 +282,7 @@ func (p *Plugin) rescheduleTx(ctx context.Context, tx store.Tx, routerID string)
 	if ok && (a.Alive || !p.cfg.Failover || !p.agents.Settled()) {
 		return nil // hosted as it should be
 	}
-	nh, found, err := p.pick(ctx, tx, routerID, h.AgentID)
+	nh, found, err := p.pick(ctx, tx, d, h.AgentID)
 	if err != nil || !found && ok {
 		return err // dead, and nobody to take it: it stays
 	}

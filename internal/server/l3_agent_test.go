@@ -235,3 +235,30 @@ func TestL3Scheduling(t *testing.T) {
 		}
 	})
 }
+
+// TestL3SchedulingReachesTheGateway: a router with a gateway goes to an
+// L3 agent whose host can wire the external network, though another is
+// less loaded; one without a gateway to the least loaded.
+func TestL3SchedulingReachesTheGateway(t *testing.T) {
+	servertest.StoresWith(t, fastAgents, func(t *testing.T, e *servertest.Env) {
+		heartbeat(t, e, "net-a", lbConf("192.0.2.10", false))
+		conf := lbConf("192.0.2.11", false)
+		conf["interface_mappings"] = map[string]any{"public": "eth2"}
+		heartbeat(t, e, "net-b", conf)
+		l3Beat(t, e, "net-a")
+		b := l3Beat(t, e, "net-b")
+		ext := mkNet(t, e.Admin(), body{"name": "public", "router:external": true,
+			"provider:network_type": "flat", "provider:physical_network": "public"})
+		mkSubnet(t, e.Admin(), body{"network_id": ext.ID, "ip_version": 4, "cidr": "198.51.100.0/24", "enable_dhcp": false})
+		for i := range 2 {
+			r := mkRouter(t, e.Admin(), body{"name": fmt.Sprint("r", i), "external_gateway_info": map[string]any{"network_id": ext.ID}})
+			if _, out := e.Do(t, "GET", "/v2.0/routers/"+r.ID+"/l3-agents", "admin", true, ""); !strings.Contains(out, b) {
+				t.Errorf("router %d with a gateway on physnet public is not on net-b, the one host that maps it: %s", i, out)
+			}
+		}
+		r := mkRouter(t, e.Admin(), body{"name": "inner"})
+		if _, out := e.Do(t, "GET", "/v2.0/routers/"+r.ID+"/l3-agents", "admin", true, ""); strings.Contains(out, b) {
+			t.Errorf("a router without a gateway went to the busier agent: %s", out)
+		}
+	})
+}
