@@ -36,6 +36,16 @@ type Router struct {
 	Interfaces []RouterPort `json:"interfaces"`
 	// Routes are the router's extra routes.
 	Routes []Route `json:"routes,omitempty"`
+	// ConntrackHelpers give connections of a protocol to a port through
+	// the router to the kernel's helper of that name (ftp, tftp, ...).
+	ConntrackHelpers []ConntrackHelper `json:"conntrack_helpers,omitempty"`
+}
+
+// ConntrackHelper is one of a router's conntrack helpers.
+type ConntrackHelper struct {
+	Protocol string `json:"protocol"`
+	Port     int    `json:"port"`
+	Helper   string `json:"helper"`
 }
 
 // RouterPort is one of a router's ports. Its host side ("tap" + the

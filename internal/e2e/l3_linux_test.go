@@ -220,6 +220,17 @@ func TestRouter(t *testing.T) {
 		}
 		l.unseen(l.out, pfIP+":8080") // only the forwarded port
 	})
+	step(t, "conntrack-helper", func() {
+		l.mustAPI("POST", "/v2.0/routers/"+rid+"/conntrack_helpers", map[string]any{"conntrack_helper": map[string]any{
+			"protocol": "tcp", "port": 21, "helper": "ftp"}})
+		l.eventually("the router's ftp helper", 20*time.Second, func() error {
+			out, _ := l.run("ip", "netns", "exec", l.routerNS(rid), "nft", "list", "table", "ip", "muon")
+			if !strings.Contains(out, `type "ftp" protocol tcp`) || !strings.Contains(out, `ct helper set "ftp-tcp"`) {
+				return fmt.Errorf("no ftp helper in:\n%s", out)
+			}
+			return nil
+		})
+	})
 	step(t, "extra-route", func() {
 		// b2 carries 10.99.0.1: the router reaches it through b2 only by
 		// the extra route.

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"muon/internal/agents"
-
 	"muon/internal/feature"
 	"muon/internal/policy"
 	"muon/internal/quota"
@@ -24,10 +24,15 @@ type Config struct {
 	// (allow_automatic_l3agent_failover; Neutron's default is off, ours
 	// on: a legacy router on a dead host carries nothing).
 	Failover bool `toml:"allow_automatic_l3agent_failover"`
+	// Helpers are the conntrack helpers routers may use, each with a
+	// protocol (allowed_conntrack_helpers = [{ftp = "tcp"}, ...]).
+	Helpers []map[string]string `toml:"allowed_conntrack_helpers"`
 }
 
 // DefaultConfig is the L3 plugin's defaults.
-func DefaultConfig() Config { return Config{MaxRoutes: 30, AutoSchedule: true, Failover: true} }
+func DefaultConfig() Config {
+	return Config{MaxRoutes: 30, AutoSchedule: true, Failover: true, Helpers: slices.Clone(defaultHelpers)}
+}
 
 func init() {
 	e := feature.Ext
@@ -48,6 +53,7 @@ func init() {
 			e("floating-ip-port-forwarding-port-ranges", "Floating IP Port Forwarding support port ranges", "Add suport to port ranges on floating IP port forwarding.", "2022-01-01T10:00:00-00:00"),
 			e("expose-port-forwarding-in-fip", "Expose Port Forwarding in FIP", "Expose Port Forwarding in FIP", "2018-07-04T10:00:00-00:00"),
 			e("l3_agent_scheduler", "L3 Agent Scheduler", "Schedule routers among l3 agents", "2013-02-07T10:00:00-00:00"),
+			e("l3-conntrack-helper", "L3 Conntrack helper", "Allow adding CT target rules for conntrack helper", "2019-04-04T10:00:00-00:00"),
 		},
 		Policy: policyDefaults(),
 		Quotas: []quota.Resource{{Name: "router", Kind: "router", Default: 10}, {Name: "floatingip", Kind: "floatingip", Default: 50}},
@@ -82,6 +88,10 @@ func policyDefaults() policy.Rules {
 	r.Add(policy.Admin+" or rule:ext_parent_owner_member", "create_floatingip_port_forwarding",
 		"update_floatingip_port_forwarding", "delete_floatingip_port_forwarding")
 	r.Add(policy.Admin+" or rule:ext_parent_owner_reader", "get_floatingip_port_forwarding")
+	// Conntrack helpers are their router's owner's.
+	r.Add(policy.Admin+" or rule:ext_parent_owner_member", "create_router_conntrack_helper",
+		"update_router_conntrack_helper", "delete_router_conntrack_helper")
+	r.Add(policy.Admin+" or rule:ext_parent_owner_reader", "get_router_conntrack_helper")
 	return r
 }
 
@@ -98,15 +108,16 @@ func build(ctx context.Context, env feature.Env) (feature.Parts, error) {
 	p.maxRoutes = cfg.MaxRoutes
 	p.agents, p.cfg, p.log = ag, *cfg, env.Log
 	routers := Routers{Plugin: p}
-	fips := FloatingIPResource()
+	fips, rtrs := FloatingIPResource(), RouterResource()
 	return feature.Parts{
 		Services: []*feature.Service{
-			{Res: RouterResource(), Backend: routers, Actions: map[string]feature.Action{
+			{Res: rtrs, Backend: routers, Actions: map[string]feature.Action{
 				"add_router_interface": routers.AddInterface, "remove_router_interface": routers.RemoveInterface,
 				"add_extraroutes": routers.AddExtraRoutes, "remove_extraroutes": routers.RemoveExtraRoutes,
 			}},
 			{Res: fips, Backend: FloatingIPs{Plugin: p}},
 			{Res: PortForwardingResource(), Sub: PortForwardings{Plugin: p}, Parent: fips, NoBulk: true},
+			{Res: ConntrackHelperResource(), Sub: ConntrackHelpers{Plugin: p}, Parent: rtrs, NoBulk: true},
 		},
 		Routes:   p.schedulerRoutes(),
 		Sections: []feature.Section{Section{Plugin: p}},

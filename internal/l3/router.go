@@ -392,6 +392,9 @@ func (r Routers) Delete(ctx context.Context, id string, ifRev int64) error {
 		if err := unhostTx(ctx, tx, id); err != nil {
 			return err
 		}
+		if err := deleteHelpers(ctx, tx, id); err != nil {
+			return err
+		}
 		return tx.Delete(ctx, "router", id)
 	})
 }

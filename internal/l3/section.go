@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -88,7 +89,7 @@ func (s Section) Delta(ctx context.Context, tx store.Tx, host string, changes []
 	var ports, subnets []string
 	for _, c := range changes {
 		switch c.Kind {
-		case hostingKind, "router", "floatingip", "port_forwarding", "port", "subnet":
+		case hostingKind, "router", "floatingip", "port_forwarding", "port", "subnet", "conntrack_helper":
 		default:
 			continue
 		}
@@ -114,6 +115,10 @@ func (s Section) Delta(ctx context.Context, tx store.Tx, host string, changes []
 				gone[c.ID] = true
 			} else if hosted[c.ID] {
 				refresh[c.ID] = true
+			}
+		case "conntrack_helper":
+			if hosted[c.ParentID] {
+				refresh[c.ParentID] = true
 			}
 		case "floatingip":
 			fips[c.ID] = true
@@ -260,6 +265,15 @@ func (s Section) routers(ctx context.Context, tx store.Tx, ids []string) ([]agen
 	if err != nil {
 		return nil, err
 	}
+	helpers := map[string][]agentapi.ConntrackHelper{}
+	hrecs, hdocs, err := record.List(ctx, tx, store.Filter{Kind: "conntrack_helper", Parents: ids})
+	if err != nil {
+		return nil, err
+	}
+	for i, d := range hdocs {
+		helpers[hrecs[i].ParentID] = append(helpers[hrecs[i].ParentID], agentapi.ConntrackHelper{
+			Protocol: resource.Str(d["protocol"]), Port: int(resource.IntOf(d["port"])), Helper: resource.Str(d["helper"])})
+	}
 	nets := map[string]bool{}
 	for _, pt := range ports {
 		nets[pt.NetworkID] = true
@@ -315,6 +329,10 @@ func (s Section) routers(ctx context.Context, tx store.Tx, ids []string) ([]agen
 				r.Gateway = &rp
 			}
 		}
+		r.ConntrackHelpers = helpers[r.ID]
+		slices.SortFunc(r.ConntrackHelpers, func(a, b agentapi.ConntrackHelper) int {
+			return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
+		})
 		rts, _ := parseRoutes(d["routes"])
 		for _, rt := range rts {
 			r.Routes = append(r.Routes, agentapi.Route{Destination: rt.Destination.String(), Nexthop: rt.NextHop.String()})

@@ -262,3 +262,66 @@ func TestL3SchedulingReachesTheGateway(t *testing.T) {
 		}
 	})
 }
+
+// TestConntrackHelpers: a router's conntrack helpers (l3-conntrack-helper)
+// with Neutron's checks, in its host's l3 section, gone with the router.
+func TestConntrackHelpers(t *testing.T) {
+	servertest.StoresWith(t, fastAgents, func(t *testing.T, e *servertest.Env) {
+		heartbeat(t, e, "net-1", lbConf("192.0.2.10", false))
+		l3Beat(t, e, "net-1")
+		ext, _ := extNet(t, e, "203.0.113.0/24")
+		r := mkRouter(t, e.Admin(), body{"name": "r1", "external_gateway_info": map[string]any{"network_id": ext.ID}})
+		path := "/v2.0/routers/" + r.ID + "/conntrack_helpers"
+		code, out := e.Do(t, "POST", path, "admin", true, `{"conntrack_helper": {"protocol": "tcp", "port": 21, "helper": "ftp"}}`)
+		var c struct {
+			ConntrackHelper struct {
+				ID, Protocol, Helper string
+				Port                 int
+			} `json:"conntrack_helper"`
+		}
+		if code != 201 || json.Unmarshal([]byte(out), &c) != nil || c.ConntrackHelper.Port != 21 || c.ConntrackHelper.Helper != "ftp" {
+			t.Fatalf("create: %d %s", code, out)
+		}
+		for _, f := range []struct {
+			body, want string
+			code       int
+		}{
+			{`{"conntrack_helper": {"protocol": "tcp", "port": 21, "helper": "ftp"}}`, "duplicate conntrack helper", 400},
+			{`{"conntrack_helper": {"protocol": "tcp", "port": 69, "helper": "nope"}}`, "ConntrackHelperNotAllowed", 400},
+			{`{"conntrack_helper": {"protocol": "tcp", "port": 69, "helper": "tftp"}}`, "InvalidProtocolForHelper", 400},
+			{`{"conntrack_helper": {"protocol": "tcp", "port": 70000, "helper": "ftp"}}`, "port", 400},
+			{`{"conntrack_helper": {"protocol": "gre", "port": 21, "helper": "ftp"}}`, "protocol", 400},
+		} {
+			if code, out := e.Do(t, "POST", path, "admin", true, f.body); code != f.code || !strings.Contains(out, f.want) {
+				t.Errorf("POST %s: %d %s, want %d %s", f.body, code, out, f.code, f.want)
+			}
+		}
+		if code, out := e.Do(t, "GET", path+"/"+c.ConntrackHelper.ID, "other", false, ""); code != 404 {
+			t.Errorf("another project reads the helper: %d %s", code, out)
+		}
+		sec, _, _ := l3Section(t, e, "net-1", 0)
+		if len(sec.Routers) != 1 || len(sec.Routers[0].ConntrackHelpers) != 1 || sec.Routers[0].ConntrackHelpers[0] !=
+			(agentapi.ConntrackHelper{Protocol: "tcp", Port: 21, Helper: "ftp"}) {
+			t.Errorf("the router's helpers in its host's section: %+v", sec.Routers)
+		}
+		if code, out := e.Do(t, "PUT", path+"/"+c.ConntrackHelper.ID, "admin", true, `{"conntrack_helper": {"port": 2121}}`); code != 200 || !strings.Contains(out, "2121") {
+			t.Errorf("update: %d %s", code, out)
+		}
+		// The old key is free again.
+		if code, out := e.Do(t, "POST", path, "admin", true, `{"conntrack_helper": {"protocol": "tcp", "port": 21, "helper": "ftp"}}`); code != 201 {
+			t.Errorf("create on the freed key: %d %s", code, out)
+		}
+		if code, out := e.Do(t, "DELETE", path+"/"+c.ConntrackHelper.ID, "admin", true, ""); code != 204 {
+			t.Errorf("delete: %d %s", code, out)
+		}
+		if code, _ := e.Do(t, "GET", path+"/"+c.ConntrackHelper.ID, "admin", true, ""); code != 404 {
+			t.Errorf("a deleted helper reads %d", code)
+		}
+		if err := routers.Delete(bg, e.Admin(), r.ID).ExtractErr(); err != nil {
+			t.Fatal(err)
+		}
+		if code, _ := e.Do(t, "GET", path, "admin", true, ""); code != 404 {
+			t.Errorf("a deleted router's helpers list %d", code)
+		}
+	})
+}

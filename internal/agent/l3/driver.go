@@ -219,9 +219,10 @@ func (d *driver) spec(r agentapi.Router, fips []agentapi.FloatingIP, pfs []agent
 		s.Routes = append(s.Routes, Route{Destination: rt.Destination, Nexthop: rt.Nexthop})
 	}
 	if s.Gateway == "" || !r.AdminStateUp {
-		// No way out: no floating IP, no forwarding.
+		// No way out: no floating IP, no forwarding, no NAT to help.
 		return s
 	}
+	s.Helpers = r.ConntrackHelpers
 	for _, f := range fips {
 		if _, ok := s.FloatingIPs[f.FloatingIP]; !ok || f.FixedIP != "" {
 			s.FloatingIPs[f.FloatingIP] = f.FixedIP

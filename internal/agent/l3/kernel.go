@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/mdlayher/ndp"
+
+	"muon/internal/agentapi"
 )
 
 // Kernel is what the L3 driver needs of the host: a namespace per router
@@ -57,6 +59,9 @@ type Spec struct {
 	FloatingIPs map[string]string
 	// Forwards are the port forwardings.
 	Forwards []Forward
+	// Helpers give connections to a protocol's port through the router
+	// to a conntrack helper.
+	Helpers []agentapi.ConntrackHelper
 }
 
 // Pair is one of a router's ports: Tap on the host, Dev in the
@@ -161,6 +166,9 @@ func (f *Fake) Dump() string {
 		}
 		for _, fw := range s.Forwards {
 			fmt.Fprintf(&b, "  forward %s\n", fw)
+		}
+		for _, h := range s.Helpers {
+			fmt.Fprintf(&b, "  helper %s %s/%d\n", h.Helper, h.Protocol, h.Port)
 		}
 	}
 	return b.String()

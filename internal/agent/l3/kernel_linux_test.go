@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	"github.com/google/nftables"
+	"github.com/ti-mo/conntrack"
+
+	"muon/internal/agentapi"
 
 	"muon/internal/kernel/netns"
 	"muon/internal/kernel/netns/netnstest"
@@ -92,6 +95,7 @@ func TestRouterKernel(t *testing.T) {
 	vm1 := l.attach(host, "brI", "i1", "10.0.0.5/24", "10.0.0.1")
 	vm2 := l.attach(host, "brI", "i2", "10.0.0.6/24", "10.0.0.1")
 	netnstest.PeerServer(t, out, "203.0.113.1:80")
+	netnstest.PeerServer(t, out, "203.0.113.1:21")
 	netnstest.PeerServer(t, vm1, ":8080")
 	netnstest.PeerServer(t, vm1, ":22")
 	netnstest.PeerServer(t, vm1, ":4001")
@@ -111,6 +115,7 @@ func TestRouterKernel(t *testing.T) {
 		Gateway: "qg-gw", GatewayIP: "203.0.113.10", NextHops: []string{"203.0.113.1"}, SNAT: true,
 		Routes:      []Route{{Destination: "10.99.0.0/16", Nexthop: "10.0.0.6"}},
 		FloatingIPs: map[string]string{"203.0.113.20": "10.0.0.5", "203.0.113.21": ""},
+		Helpers:     []agentapi.ConntrackHelper{{Protocol: "tcp", Port: 21, Helper: "ftp"}},
 		Forwards: []Forward{
 			{FloatingIP: "203.0.113.21", Protocol: "tcp", ExternalPort: 2222, ExternalEnd: 2222, InternalIP: "10.0.0.5", InternalPort: 22, InternalEnd: 22},
 			{FloatingIP: "203.0.113.21", Protocol: "tcp", ExternalPort: 3000, ExternalEnd: 3002, InternalIP: "10.0.0.5", InternalPort: 4000, InternalEnd: 4002},
@@ -138,6 +143,34 @@ func TestRouterKernel(t *testing.T) {
 	}
 	if got := netnstest.SeenFrom(t, vm2, "203.0.113.20:8080"); got != "203.0.113.10" {
 		t.Errorf("an instance reaching another's floating IP is seen as %s, want the gateway (hairpin)", got)
+	}
+	// The conntrack helper: a connection to port 21 through the router
+	// is the ftp helper's, one to port 80 nobody's.
+	ftp, err := netnstest.Dial(vm2, "203.0.113.1:21")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ftp.Close()
+	if _, err := netnstest.Ask(ftp); err != nil {
+		t.Fatal(err)
+	}
+	helpers := map[uint16]string{}
+	netns.DoNamed(l.ns("qrouter-r1"), func() error {
+		c, err := conntrack.Dial(nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		flows, err := c.Dump(nil)
+		for _, f := range flows {
+			if f.TupleOrig.IP.DestinationAddress.String() == "203.0.113.1" {
+				helpers[f.TupleOrig.Proto.DestinationPort] = f.Helper.Name
+			}
+		}
+		return err
+	})
+	if helpers[21] != "ftp" || helpers[80] != "" {
+		t.Errorf("conntrack helpers by port: %v, want ftp on 21 alone", helpers)
 	}
 	routes, _ := exec.Command("ip", "-n", l.ns("qrouter-r1"), "route").Output()
 	for _, want := range []string{"default via 203.0.113.1 dev qg-gw", "10.99.0.0/16 via 10.0.0.6 dev qr-if"} {

@@ -14,6 +14,7 @@ import (
 	"github.com/ti-mo/conntrack"
 	"golang.org/x/sys/unix"
 
+	"muon/internal/agentapi"
 	"muon/internal/kernel/nsdev"
 )
 
@@ -108,7 +109,7 @@ func rulesOf(s Spec) string {
 	if s.Gateway == "" {
 		return ""
 	}
-	return fmt.Sprintf("muon-nat v1 gateway=%s ip=%s snat=%v", s.Gateway, s.GatewayIP, s.SNAT)
+	return fmt.Sprintf("muon-nat v1 gateway=%s ip=%s snat=%v helpers=%v", s.Gateway, s.GatewayIP, s.SNAT, s.Helpers)
 }
 
 // elems are map elements by set, key -> value (the values of deletions
@@ -248,11 +249,15 @@ func (k *linuxKernel) nat(ns *nsdev.NS, s Spec, last *made) (string, []removal, 
 			Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest})
 		post := c.AddChain(&nftables.Chain{Name: "postrouting", Table: table, Type: nftables.ChainTypeNAT,
 			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource})
+		helpers := c.AddChain(&nftables.Chain{Name: "helpers", Table: table, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityFilter})
 		if exists {
 			c.FlushChain(pre)
 			c.FlushChain(post)
+			c.FlushChain(helpers)
 		}
 		addRules(c, pre, post, sets, s, rules)
+		addHelpers(c, helpers, s.Helpers)
 	}
 	for _, name := range []string{setDNAT, setSNAT, setForwards} {
 		set := sets[name]
@@ -381,6 +386,33 @@ func addRules(c *nftables.Conn, pre, post *nftables.Chain, sets map[string]*nfta
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(s.Gateway)},
 			&expr.Immediate{Register: 1, Data: gw[:]},
 			&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1},
+		}})
+	}
+}
+
+// addHelpers gives new connections of each helper's protocol and port
+// to a conntrack helper object of the table ("ftp-tcp": type ftp,
+// protocol tcp), as `ct helper set` does.
+func addHelpers(c *nftables.Conn, ch *nftables.Chain, hs []agentapi.ConntrackHelper) {
+	made := map[string]bool{}
+	for _, h := range hs {
+		proto := protoNumber(h.Protocol)
+		if proto == 0 || h.Port <= 0 || h.Port > 65535 {
+			continue
+		}
+		name := h.Helper + "-" + h.Protocol
+		if !made[name] {
+			c.AddObj(&nftables.NamedObj{Table: ch.Table, Name: name, Type: nftables.ObjTypeCtHelper,
+				Obj: &expr.CtHelper{Name: h.Helper, L3Proto: unix.NFPROTO_IPV4, L4Proto: proto}})
+			made[name] = true
+		}
+		port := binaryutil.BigEndian.PutUint16(uint16(h.Port))
+		c.AddRule(&nftables.Rule{Table: ch.Table, Chain: ch, Exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: port},
+			&expr.Objref{Type: int(nftables.ObjTypeCtHelper), Name: name},
 		}})
 	}
 }
