@@ -83,28 +83,7 @@ func (p *Plugin) claimHelper(ctx context.Context, tx store.Tx, routerID string, 
 // Targets gives policy the helpers with their router's project
 // ("ext_parent:project_id"); a router the caller cannot see is a 404.
 func (c ConntrackHelpers) Targets(ctx context.Context, routerID string, docs []resource.Doc) ([]map[string]any, error) {
-	var project string
-	err := c.core.View(ctx, func(tx store.Tx) error {
-		rec, _, err := ml2.Visible(ctx, tx, "router", routerID, false, routerNotFound(routerID))
-		if err == nil {
-			project = rec.ProjectID
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]map[string]any, len(docs))
-	for i, d := range docs {
-		t := make(map[string]any, len(d)+4)
-		for k, v := range d {
-			t[k] = v
-		}
-		t["project_id"], t["tenant_id"] = project, project
-		t["ext_parent:project_id"], t["ext_parent:tenant_id"] = project, project
-		out[i] = t
-	}
-	return out, nil
+	return c.parentTargets(ctx, "router", routerID, routerNotFound(routerID), docs)
 }
 
 // Create adds conntrack helpers to a router.

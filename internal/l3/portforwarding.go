@@ -26,9 +26,16 @@ func pfNotFound(id string) *fault.Error {
 // project ("ext_parent:project_id"); a floating IP the caller cannot see
 // is a 404.
 func (pf PortForwardings) Targets(ctx context.Context, fipID string, docs []resource.Doc) ([]map[string]any, error) {
+	return pf.parentTargets(ctx, "floatingip", fipID, fipNotFound(fipID), docs)
+}
+
+// parentTargets gives policy a sub-collection's documents with their
+// parent's project as theirs and as "ext_parent:project_id"; a parent the
+// caller cannot see is nf.
+func (p *Plugin) parentTargets(ctx context.Context, kind, parentID string, nf *fault.Error, docs []resource.Doc) ([]map[string]any, error) {
 	var project string
-	err := pf.core.View(ctx, func(tx store.Tx) error {
-		rec, _, err := ml2.Visible(ctx, tx, "floatingip", fipID, false, fipNotFound(fipID))
+	err := p.core.View(ctx, func(tx store.Tx) error {
+		rec, _, err := ml2.Visible(ctx, tx, kind, parentID, false, nf)
 		if err == nil {
 			project = rec.ProjectID
 		}

@@ -238,7 +238,7 @@ func (s Section) Delta(ctx context.Context, tx store.Tx, host string, changes []
 
 func routerOwned(owner string) bool { return owner == ownerInterface || owner == ownerGateway }
 
-// routers describes the routers of ids that still exist, in that order.
+// routers describes the routers of ids that still exist, by id.
 func (s Section) routers(ctx context.Context, tx store.Tx, ids []string) ([]agentapi.Router, error) {
 	out := []agentapi.Router{}
 	if len(ids) == 0 {
@@ -339,9 +339,7 @@ func (s Section) routers(ctx context.Context, tx store.Tx, ids []string) ([]agen
 		}
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b agentapi.Router) int {
-		return slices.Index(ids, a.ID) - slices.Index(ids, b.ID)
-	})
+	slices.SortFunc(out, func(a, b agentapi.Router) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
@@ -462,10 +460,14 @@ func (s Section) Observe(ctx context.Context, host string, report json.RawMessag
 		if err != nil {
 			return err
 		}
-		set := func(id string) error {
+		// The floating IPs (locked), then their ports in one read.
+		recs := make([]*store.Record, 0, len(st.Active))
+		docs := make([]resource.Doc, 0, len(st.Active))
+		var portIDs []string
+		for _, id := range st.Active {
 			rec, err := tx.Lock(ctx, "floatingip", id)
 			if errors.Is(err, store.ErrNotFound) {
-				return nil
+				continue
 			}
 			if err != nil {
 				return err
@@ -475,31 +477,31 @@ func (s Section) Observe(ctx context.Context, host string, report json.RawMessag
 				return err
 			}
 			if !hosted[resource.Str(d["router_id"])] {
-				return nil // not this host's (any more)
+				continue // not this host's (any more)
 			}
-			bound := false
+			recs, docs = append(recs, rec), append(docs, d)
 			if port := resource.Str(d["port_id"]); port != "" {
-				pts, err := ml2.ReadPorts(ctx, tx, []string{port})
-				if err != nil {
-					return err
-				}
-				bound = pts[port].Host != ""
+				portIDs = append(portIDs, port)
 			}
-			status := fipStatus(resource.Doc{fipInPlace: true, "port_id": d["port_id"]}, bound)
-			if resource.Str(d["status"]) == status && d[fipInPlace] == true {
-				return nil
+		}
+		ports, err := ml2.ReadPorts(ctx, tx, portIDs)
+		if err != nil {
+			return err
+		}
+		for i, d := range docs {
+			was, wasInPlace := resource.Str(d["status"]), d[fipInPlace] == true
+			d[fipInPlace] = true
+			d["status"] = fipStatus(d, ports[resource.Str(d["port_id"])].Host != "")
+			if d["status"] == was && wasInPlace {
+				continue
 			}
-			if resource.Str(d["status"]) != status {
+			if d["status"] != was {
 				stdattr.Touch(d, time.Now())
 			}
-			d["status"], d[fipInPlace] = status, true
-			if rec.Doc, err = json.Marshal(d); err != nil {
+			if recs[i].Doc, err = json.Marshal(d); err != nil {
 				return err
 			}
-			return tx.Observe(ctx, rec)
-		}
-		for _, id := range st.Active {
-			if err := set(id); err != nil {
+			if err := tx.Observe(ctx, recs[i]); err != nil {
 				return err
 			}
 		}
