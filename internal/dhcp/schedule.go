@@ -459,8 +459,11 @@ func (p *Plugin) unserved(ctx context.Context, tx store.Tx, nets map[string]bool
 	}
 	served := map[string]int{}
 	hosted := map[string]map[string]bool{}
+	// Until the server has heard every agent once since it started, an
+	// agent that reads dead still serves (as for failover).
+	settled := p.agents.Settled()
 	for _, h := range hs {
-		if live[h.AgentID] {
+		if live[h.AgentID] || !settled {
 			served[h.NetworkID]++
 		}
 		if hosted[h.NetworkID] == nil {
